@@ -1,0 +1,162 @@
+r"""The partition function of an RBM: exact enumeration for small models, and AIS.
+
+With energy :math:`E(v, h) = \mathrm{base}(v) - b^\top v - c^\top h - h^\top W v` the partition
+function :math:`Z = \sum_h \int e^{-E(v, h)} dv` can be written as a sum over either layer:
+
+.. math::
+
+    \log Z = \operatorname{logsumexp}_h \Big[c^\top h + \sum_i \log Z_v\big(b_i + (W^\top h)_i\big)\Big]
+           = \operatorname{logsumexp}_v \big[-F(v)\big],
+
+so enumerating the smaller binary layer costs :math:`2^{\min}` evaluations (done in chunks, in
+float64). Annealed importance sampling (Neal 2001; Salakhutdinov & Murray 2008) moves chains from
+a base-rate model :math:`p_A(v) \propto e^{b_A^\top v - \mathrm{base}(v)}` (no weights, visible
+biases fitted to the data) to the RBM through the geometric path
+:math:`p_\beta^*(v) = e^{(1-\beta) b_A^\top v + \beta b^\top v - \mathrm{base}(v)}
+\prod_j Z_h(\beta (c + W v)_j)`, each step a Gibbs transition that leaves
+:math:`p_\beta` invariant. The log importance weights are accumulated in float64.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from dbn.rbm import RBM
+
+__all__ = ["MAX_ENUMERATED_UNITS", "exact_log_partition", "ais_log_partition", "ais_betas"]
+
+#: largest layer that exact enumeration accepts (2**25 configurations)
+MAX_ENUMERATED_UNITS = 25
+
+
+def _binary_configurations(n_bits: int, start: int, stop: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Rows ``start`` to ``stop`` of the ``2**n_bits`` binary vectors, as a float tensor."""
+    index = torch.arange(start, stop, device=device)
+    bits = torch.arange(n_bits, device=device)
+    return ((index.unsqueeze(1) >> bits) & 1).to(dtype)
+
+
+def _check_likelihood_defined(rbm: RBM) -> None:
+    if not (rbm.visible.exact_free_energy and rbm.hidden.exact_free_energy):
+        raise ValueError(
+            f"the likelihood of an RBM with {rbm.visible.name} visible and {rbm.hidden.name} hidden "
+            "units is not defined here: its free energy is an approximation"
+        )
+
+
+@torch.no_grad()
+def exact_log_partition(rbm: RBM, *, chunk_size: int = 2**16) -> float:
+    """Exact :math:`\\log Z` by enumerating the smaller binary layer.
+
+    Raises
+    ------
+    ValueError
+        If the layer to enumerate has more than ``MAX_ENUMERATED_UNITS`` units, or the model has
+        unit types without an exact free energy.
+    """
+    _check_likelihood_defined(rbm)
+    W = rbm.weight.detach().double()
+    b = rbm.visible_bias.detach().double()
+    c = rbm.hidden_bias.detach().double()
+    visible_binary = rbm.visible.name == "bernoulli"
+    enumerate_visible = visible_binary and rbm.n_visible < rbm.n_hidden
+    n_bits = rbm.n_visible if enumerate_visible else rbm.n_hidden
+    if n_bits > MAX_ENUMERATED_UNITS:
+        raise ValueError(
+            f"exact log-partition enumerates 2**{n_bits} states of the "
+            f"{'visible' if enumerate_visible else 'hidden'} layer; refusing above "
+            f"{MAX_ENUMERATED_UNITS} units: use method='ais'"
+        )
+    chunks = []
+    for start in range(0, 2**n_bits, chunk_size):
+        states = _binary_configurations(n_bits, start, min(start + chunk_size, 2**n_bits), W.dtype, W.device)
+        if enumerate_visible:
+            log_weight = states @ b - rbm.visible.base(states) + rbm.hidden.log_partition(states @ W.T + c).sum(1)
+        else:
+            log_weight = states @ c + rbm.visible.log_partition(states @ W + b).sum(1)
+        chunks.append(torch.logsumexp(log_weight, 0))
+    return float(torch.logsumexp(torch.stack(chunks), 0))
+
+
+def ais_betas(n_betas: int, *, dtype: torch.dtype = torch.float64) -> Tensor:
+    """Inverse temperatures from 0 to 1, spaced as in Salakhutdinov & Murray (2008).
+
+    Their 14,500 temperatures put 500 in [0, 0.5], 4,000 in [0.5, 0.9] and 10,000 in [0.9, 1]; the
+    same proportions are kept for any ``n_betas`` (at least 10).
+    """
+    if n_betas < 10:
+        raise ValueError(f"n_betas must be at least 10, got {n_betas}")
+    first = max(1, round(n_betas * 500 / 14500))
+    second = max(1, round(n_betas * 4000 / 14500))
+    third = n_betas - first - second
+    return torch.cat(
+        [
+            torch.linspace(0, 0.5, first + 1, dtype=dtype)[:-1],
+            torch.linspace(0.5, 0.9, second + 1, dtype=dtype)[:-1],
+            torch.linspace(0.9, 1.0, third + 1, dtype=dtype),
+        ]
+    )
+
+
+@torch.no_grad()
+def ais_log_partition(
+    rbm: RBM,
+    *,
+    n_chains: int = 100,
+    n_betas: int = 14500,
+    base_bias: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[float, float]:
+    """Estimate :math:`\\log Z` by annealed importance sampling.
+
+    Parameters
+    ----------
+    rbm : RBM
+        Model with exact free energies (Bernoulli hidden units).
+    n_chains : int
+        Independent AIS runs; the estimate averages their importance weights.
+    n_betas : int
+        Number of intermediate temperatures (see :func:`ais_betas`).
+    base_bias : Tensor, optional
+        Visible biases :math:`b_A` of the base-rate model; by default the log-odds of the training
+        data's mean (Bernoulli visible) or zero (standardised Gaussian visible).
+    generator : torch.Generator, optional
+        Source of randomness, on the model's device.
+
+    Returns
+    -------
+    log_z : float
+        :math:`\\log Z_A + \\log \\frac1M \\sum_m w_m`.
+    std_error : float
+        Standard error of ``log_z`` by the delta method,
+        :math:`\\mathrm{sd}(w) / (\\sqrt{M}\\,\\bar w)`.
+    """
+    _check_likelihood_defined(rbm)
+    W, c = rbm.weight.detach(), rbm.hidden_bias.detach()
+    b = rbm.visible_bias.detach()
+    b_base = rbm.base_rate_bias() if base_bias is None else base_bias.to(b)
+    betas = ais_betas(n_betas).tolist()
+
+    log_z_base = float(rbm.visible.log_partition(b_base).sum()) + rbm.n_hidden * float(
+        rbm.hidden.log_partition(torch.zeros(1, dtype=torch.float64))
+    )
+    v = rbm.visible.sample(b_base.expand(n_chains, -1).contiguous(), generator)
+    log_w = torch.zeros(n_chains, dtype=torch.float64, device=v.device)
+    for previous, beta in zip(betas[:-1], betas[1:]):
+        x = torch.addmm(c, v, W.T)
+        # log p*_beta(v) - log p*_previous(v): the bias terms and the hidden terms, unit by unit
+        step = (beta - previous) * (v @ (b - b_base))
+        step += (rbm.hidden.log_partition(beta * x) - rbm.hidden.log_partition(previous * x)).sum(1)
+        log_w += step.double()
+        if beta < 1.0:
+            h = rbm.hidden.sample(beta * x, generator)
+            v = rbm.visible.sample(torch.addmm((1 - beta) * b_base + beta * b, h, W, alpha=beta), generator)
+    log_mean_w = torch.logsumexp(log_w, 0) - math.log(n_chains)
+    relative = torch.exp(log_w - log_mean_w)
+    std_error = float(relative.std(correction=1) / math.sqrt(n_chains)) if n_chains > 1 else float("inf")
+    return log_z_base + float(log_mean_w), std_error
