@@ -63,8 +63,10 @@ def exact_log_partition(rbm: RBM, *, chunk_size: int = 2**16) -> float:
     W = rbm.weight.detach().double()
     b = rbm.visible_bias.detach().double()
     c = rbm.hidden_bias.detach().double()
-    visible_binary = rbm.visible.name == "bernoulli"
-    enumerate_visible = visible_binary and rbm.n_visible < rbm.n_hidden
+    visible_binary, hidden_binary = rbm.visible.name == "bernoulli", rbm.hidden.name == "bernoulli"
+    if not (visible_binary or hidden_binary):
+        raise ValueError("exact log-partition needs a binary layer to enumerate; use method='ais'")
+    enumerate_visible = visible_binary and (not hidden_binary or rbm.n_visible < rbm.n_hidden)
     n_bits = rbm.n_visible if enumerate_visible else rbm.n_hidden
     if n_bits > MAX_ENUMERATED_UNITS:
         raise ValueError(

@@ -74,8 +74,9 @@ class RBM(nn.Module):
         Visible unit type. Gaussian data is standardised with the mean and standard deviation
         measured by ``fit`` (buffers ``data_mean``, ``data_std``), and every later call applies
         the same transformation, so predictions never depend on the batch.
-    hidden : {"bernoulli", "relu"}
-        Hidden unit type.
+    hidden : {"bernoulli", "relu", "gaussian"}
+        Hidden unit type. Gaussian hidden units are linear with unit-variance noise, as in the
+        code layer of Hinton & Salakhutdinov's (2006) autoencoders.
     dtype : torch.dtype
         Parameter dtype (float32 by default).
 
@@ -104,8 +105,8 @@ class RBM(nn.Module):
         self.hidden = get_units(hidden, argument="hidden")
         if self.visible.name not in ("bernoulli", "gaussian"):
             raise ValueError(f"visible must be 'bernoulli' or 'gaussian', got {self.visible.name!r}")
-        if self.hidden.name not in ("bernoulli", "relu"):
-            raise ValueError(f"hidden must be 'bernoulli' or 'relu', got {self.hidden.name!r}")
+        if self.hidden.name not in ("bernoulli", "relu", "gaussian"):
+            raise ValueError(f"hidden must be 'bernoulli', 'relu' or 'gaussian', got {self.hidden.name!r}")
         self.n_visible, self.n_hidden = n_visible, n_hidden
         self.dtype = dtype
         self.weight = nn.Parameter(torch.zeros(n_hidden, n_visible, dtype=dtype))
