@@ -68,35 +68,40 @@ class BatchSource:
             batch = batch[0]
         return torch.as_tensor(batch).to(device=self.device, dtype=self.dtype, non_blocking=True)
 
-    def statistics(self, *, n_features: int, unit_interval: bool, sample_size: int) -> DataStatistics:
-        """Validate every batch and return the data's mean, standard deviation and a row sample.
+    def statistics(self, *, n_features: int, unit_interval: bool, sample_size: int, chunk_size: int = 8192) -> DataStatistics:
+        """Return the data's mean, standard deviation and a sample of rows, in one pass.
 
-        For in-memory data the sample is a random subset of rows; for an iterable it is the first
-        ``sample_size`` rows met, and this is the one pass over the data made before training.
-        Sums are accumulated in float64.
+        In-memory data (validated when it was wrapped) is read in chunks, and the sample is a
+        random subset of rows. The batches of an iterable are validated here, before any training,
+        and the sample is the first ``sample_size`` rows met. Sums are accumulated in float64.
         """
         if isinstance(self.data, Tensor):
-            X = self.data
-            mean = X.mean(0, dtype=torch.float64)
-            std = X.double().std(0, correction=0) if X.shape[0] > 1 else torch.zeros_like(mean)
-            picked = torch.randperm(X.shape[0], generator=self.generator, device=X.device)[:sample_size]
-            return DataStatistics(mean, std, X.shape[0], X.index_select(0, picked))
+            chunks, check = self.data.split(chunk_size), False
+        else:
+            chunks, check = (self.to_tensor(batch) for batch in self.data), True
         total = torch.zeros(n_features, dtype=torch.float64, device=self.device)
         total_sq = torch.zeros_like(total)
-        count, kept = 0, []
-        for index, batch in enumerate(self.data):
-            v = self.to_tensor(batch)
-            check_batch(v, f"X (batch {index})", n_features=n_features, unit_interval=unit_interval)
-            total += v.sum(0, dtype=torch.float64)
-            total_sq += (v.double() ** 2).sum(0)
+        count, kept, n_kept = 0, [], 0
+        for index, v in enumerate(chunks):
+            if check:
+                check_batch(v, f"X (batch {index})", n_features=n_features, unit_interval=unit_interval)
+            wide = v.double()
+            total += wide.sum(0)
+            total_sq += (wide * wide).sum(0)
             count += v.shape[0]
-            if sum(len(k) for k in kept) < sample_size:
-                kept.append(v)
+            if n_kept < sample_size:
+                kept.append(v[: sample_size - n_kept])
+                n_kept += kept[-1].shape[0]
         if count == 0:
             raise ValueError("X is empty: the iterable of batches yielded no batch")
         mean = total / count
         std = (total_sq / count - mean**2).clamp_min(0).sqrt()
-        return DataStatistics(mean, std, count, torch.cat(kept)[:sample_size])
+        if isinstance(self.data, Tensor):
+            picked = torch.randperm(count, generator=self.generator, device=self.data.device)[:sample_size]
+            sample = self.data.index_select(0, picked)
+        else:
+            sample = torch.cat(kept)
+        return DataStatistics(mean, std, count, sample)
 
 
 def make_source(

@@ -72,9 +72,9 @@ def as_float_tensor(
 ) -> Tensor:
     """Validate an in-memory 2-D array and return it as a floating tensor.
 
-    NumPy input goes through :func:`sklearn.utils.check_array` (which rejects non-numeric dtypes,
-    NaN/inf and empty arrays); tensors are checked with torch reductions where they live, without a
-    round trip through the host. A float32 array is wrapped without a copy when ``dtype`` matches.
+    NumPy input is converted by :func:`sklearn.utils.check_array`; then arrays and tensors alike are
+    checked with torch reductions where they live (no round trip through the host for GPU tensors),
+    so the messages are the same for both. A float32 array is wrapped without a copy.
 
     Raises
     ------
@@ -98,7 +98,7 @@ def as_float_tensor(
             )
         if array.shape[0] == 0:
             raise ValueError(f"{name} is empty: expected at least one sample, got shape {array.shape}")
-        array = check_array(array, dtype=[np.float32, np.float64], input_name=name)
+        array = check_array(array, dtype=[np.float32, np.float64], input_name=name, ensure_all_finite=False)
         tensor = torch.as_tensor(array).to(device=device, dtype=dtype)
     check_batch(tensor, name, n_features=n_features, unit_interval=unit_interval)
     return tensor
