@@ -87,6 +87,9 @@ class RBM(nn.Module):
     hidden_bias : nn.Parameter, shape (n_hidden,)
     history_ : list of dict
         One record per training epoch; the keys are documented in :mod:`dbn.monitors`.
+    persistent_chains_ : Tensor, shape (n_chains, n_visible)
+        After persistent CD: the fantasy particles (standardised for Gaussian visible units),
+        continued by ``fit(..., persistent=True, warm_start=True)``.
     """
 
     def __init__(
@@ -371,8 +374,8 @@ class RBM(nn.Module):
         batch_size : int
             Minibatch size for in-memory data.
         lr : float, optional
-            Learning rate; default 0.1 for Bernoulli units, 0.01 with Gaussian visible or ReLU
-            hidden units (Hinton 2010, sec. 13.2).
+            Learning rate; default 0.1, or 0.01 when either layer is Gaussian (Hinton 2010,
+            sec. 13.2: linear units need a rate one or two orders of magnitude smaller).
         k : int
             Gibbs steps per update.
         persistent : bool
@@ -422,7 +425,7 @@ class RBM(nn.Module):
         check_positive(weight_decay, "weight_decay", allow_zero=True)
         check_positive(sparsity_cost, "sparsity_cost", allow_zero=True)
         if lr is None:
-            lr = 0.1 if (self.visible.unit_interval and self.hidden.unit_interval) else 0.01
+            lr = min(self.visible.default_lr, self.hidden.default_lr)
         check_positive(lr, "lr")
         if n_chains is not None:
             check_positive(n_chains, "n_chains", integer=True)
@@ -463,8 +466,13 @@ class RBM(nn.Module):
         opt = optimizer(groups) if optimizer is not None else torch.optim.SGD(groups, lr=lr, momentum=momentum(0))
         chains = None
         if persistent:
-            base = self.base_rate_bias().expand(n_chains or batch_size, -1).contiguous()
-            chains = self.visible.sample(base, generator)
+            n_chains = n_chains or batch_size
+            previous = getattr(self, "persistent_chains_", None)
+            if warm_start and previous is not None and previous.shape[0] == n_chains:
+                chains = previous.to(device)
+            else:
+                base = self.base_rate_bias().expand(n_chains, -1).contiguous()
+                chains = self.visible.sample(base, generator)
         sparsity = None
         if sparsity_target is not None and sparsity_cost > 0:
             sparsity = (torch.full((self.n_hidden,), sparsity_target, device=device, dtype=self.weight.dtype), sparsity_target, sparsity_cost)
@@ -502,6 +510,8 @@ class RBM(nn.Module):
             if callbacks and any(bool(callback(self, record)) for callback in callbacks):
                 break
         bar.close()
+        if chains is not None:
+            self.persistent_chains_ = chains
         return self
 
     def _epoch_record(

@@ -36,6 +36,8 @@ class Units:
     unit_interval: bool = False
     #: whether visible data is standardised to zero mean and unit variance before it reaches the layer
     standardize_data: bool = False
+    #: default learning rate of an RBM with this unit type (the smaller of its two layers' wins)
+    default_lr: float = 0.1
 
     def mean(self, z: Tensor) -> Tensor:
         raise NotImplementedError
@@ -80,6 +82,7 @@ class GaussianUnits(Units):
 
     name = "gaussian"
     standardize_data = True
+    default_lr = 0.01
 
     def mean(self, z: Tensor) -> Tensor:
         return z

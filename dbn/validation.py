@@ -14,8 +14,14 @@ __all__ = ["as_float_tensor", "check_positive", "check_batch", "is_array_like"]
 
 
 def is_array_like(X: Any) -> bool:
-    """Whether ``X`` is held in memory as one array (as opposed to an iterable of batches)."""
-    return isinstance(X, (np.ndarray, Tensor, list, tuple)) or hasattr(X, "__array__")
+    """Whether ``X`` is one in-memory array rather than an iterable of batches.
+
+    Arrays, tensors and nested lists of numbers are arrays; a list or tuple whose first element is
+    itself a 2-D array or tensor is a sequence of batches.
+    """
+    if isinstance(X, (list, tuple)):
+        return not (len(X) > 0 and getattr(X[0], "ndim", 0) == 2)
+    return isinstance(X, (np.ndarray, Tensor)) or hasattr(X, "__array__")
 
 
 def check_positive(value: Any, name: str, *, integer: bool = False, allow_zero: bool = False) -> None:

@@ -1,0 +1,3 @@
+from dbn.cli import main
+
+main()

@@ -1,0 +1,117 @@
+"""Bad input is refused with an error naming the argument, before any training, losing nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dbn import RBM
+
+
+@pytest.fixture()
+def trained(digits):
+    X, _ = digits
+    return RBM(64, 8).fit(X, epochs=1, progress=False, seed=0)
+
+
+def good_data(n=20):
+    return np.random.default_rng(0).random((n, 64)).astype(np.float32)
+
+
+BAD_DATA = [
+    ("nan", lambda: np.where(np.arange(64) == 3, np.nan, good_data()).astype(np.float32), ValueError, "NaN or infinity"),
+    ("inf", lambda: np.where(np.arange(64) == 3, np.inf, good_data()).astype(np.float32), ValueError, "NaN or infinity"),
+    ("width", lambda: good_data()[:, :60], ValueError, "has 60 features, but the model expects 64"),
+    ("empty", lambda: np.zeros((0, 64), dtype=np.float32), ValueError, "empty"),
+    ("strings", lambda: np.full((3, 64), "a"), TypeError, "real numbers"),
+    ("objects", lambda: np.full((3, 64), None, dtype=object), TypeError, "real numbers"),
+    ("complex", lambda: torch.zeros(3, 64, dtype=torch.complex64), TypeError, "real numbers"),
+    ("one-dimensional", lambda: good_data()[0], ValueError, "2-dimensional"),
+    ("above one", lambda: good_data() * 2, ValueError, r"in \[0, 1\] for Bernoulli visible units"),
+    ("negative tensor", lambda: torch.as_tensor(good_data()) - 0.5, ValueError, r"in \[0, 1\]"),
+]
+
+
+@pytest.mark.parametrize(("case", "make", "error", "message"), BAD_DATA, ids=[case[0] for case in BAD_DATA])
+def test_fit_refuses_bad_data_and_keeps_the_trained_model(trained, case, make, error, message):
+    weights = trained.weight.detach().clone()
+    history = list(trained.history_)
+    with pytest.raises(error, match=message):
+        trained.fit(make(), epochs=1, progress=False)
+    assert torch.equal(trained.weight, weights)
+    assert trained.history_ == history
+
+
+@pytest.mark.parametrize(("case", "make", "error", "message"), BAD_DATA, ids=[case[0] for case in BAD_DATA])
+def test_inference_refuses_bad_data(trained, case, make, error, message):
+    for method in (trained.transform, trained.free_energy, trained.hidden_probs, trained.reconstruct):
+        with pytest.raises(error, match=message):
+            method(make())
+
+
+def test_error_names_the_argument(trained, digits):
+    X, _ = digits
+    with pytest.raises(ValueError, match="X_val contains NaN"):
+        trained.fit(X, X_val=np.full((5, 64), np.nan, dtype=np.float32), progress=False)
+    with pytest.raises(ValueError, match="^X has"):
+        trained.transform(X[:, :10])
+    with pytest.raises(ValueError, match="h has 3 features, but the model expects 8"):
+        trained.visible_probs(torch.zeros(2, 3))
+
+
+def test_bad_batch_in_an_iterable_is_found_before_training(trained):
+    weights = trained.weight.detach().clone()
+    batches = [torch.rand(10, 64), torch.rand(10, 64), torch.full((10, 64), float("nan"))]
+    with pytest.raises(ValueError, match=r"X \(batch 2\) contains NaN"):
+        trained.fit(batches, epochs=1, progress=False)
+    assert torch.equal(trained.weight, weights)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "error", "message"),
+    [
+        ("k", 0, ValueError, "k must be > 0"),
+        ("k", 1.5, TypeError, "k must be an integer"),
+        ("batch_size", 0, ValueError, "batch_size must be > 0"),
+        ("epochs", -1, ValueError, "epochs must be > 0"),
+        ("lr", 0.0, ValueError, "lr must be > 0"),
+        ("lr", -0.1, ValueError, "lr must be > 0"),
+        ("lr", float("nan"), ValueError, "lr must be > 0"),
+        ("lr", "fast", TypeError, "lr must be a number"),
+        ("weight_decay", -1e-4, ValueError, "weight_decay must be >= 0"),
+        ("n_chains", 0, ValueError, "n_chains must be > 0"),
+        ("sparsity_target", 1.5, ValueError, r"sparsity_target must be in \(0, 1\)"),
+        ("momentum", -0.5, ValueError, "momentum must be >= 0"),
+    ],
+)
+def test_fit_refuses_bad_options(trained, digits, option, value, error, message):
+    X, _ = digits
+    weights = trained.weight.detach().clone()
+    with pytest.raises(error, match=message):
+        trained.fit(X, progress=False, **{option: value})
+    assert torch.equal(trained.weight, weights)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"visible": "poisson"}, "visible must be one of"),
+        ({"hidden": "softmax"}, "hidden must be one of"),
+        ({"visible": "relu"}, "visible must be 'bernoulli' or 'gaussian'"),
+        ({"n_hidden": 0}, "n_hidden must be > 0"),
+    ],
+)
+def test_constructor_refuses_unknown_units_and_sizes(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        RBM(**{"n_visible": 4, "n_hidden": 3, **arguments})
+
+
+def test_unknown_likelihood_method(trained):
+    with pytest.raises(ValueError, match="method must be 'exact' or 'ais'"):
+        trained.log_partition("bridge")
+
+
+def test_gibbs_steps_must_be_positive(trained):
+    with pytest.raises(ValueError, match="steps must be > 0"):
+        trained.gibbs(torch.rand(2, 64), steps=0)
