@@ -463,7 +463,7 @@ class RBM(nn.Module):
             {"params": [self.weight], "weight_decay": weight_decay},
             {"params": [self.visible_bias, self.hidden_bias], "weight_decay": 0.0},
         ]
-        opt = optimizer(groups) if optimizer is not None else torch.optim.SGD(groups, lr=lr, momentum=momentum(0))
+        opt = optimizer(groups) if optimizer is not None else torch.optim.SGD(groups, lr=lr, momentum=momentum(0), fused=True)
         chains = None
         if persistent:
             n_chains = n_chains or batch_size
