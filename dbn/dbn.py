@@ -159,7 +159,7 @@ class DeepBeliefNet(nn.Module):
         **rbm_options: Any,
     ) -> None:
         super().__init__()
-        if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence) or len(layers) < 2:
+        if isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__") or len(layers) < 2:
             raise ValueError(f"layers must list at least 2 sizes (the visible size, then each hidden size), got {layers!r}")
         for index, size in enumerate(layers):
             check_positive(size, f"layers[{index}]", integer=True)
@@ -168,7 +168,7 @@ class DeepBeliefNet(nn.Module):
         if len(hidden_types) != n_rbms:
             raise ValueError(f"hidden lists {len(hidden_types)} unit types but layers defines {n_rbms} RBMs")
         self._check_options(rbm_options, n_rbms)
-        self.layers = [int(size) for size in layers]
+        self.layers = [int(size) for size in layers]  # plain ints, also from a NumPy array
         self.rbm_options = dict(rbm_options)
         self.dtype = dtype
         rbms = []

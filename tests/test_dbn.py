@@ -57,6 +57,7 @@ def test_structure_and_unit_types():
     assert [rbm.visible.name for rbm in net.rbms] == ["gaussian", "gaussian", "bernoulli"]
     assert [rbm.hidden.name for rbm in net.rbms] == ["relu", "bernoulli", "gaussian"]
     assert isinstance(net.rbms, torch.nn.ModuleList)
+    assert DeepBeliefNet(np.array([10, 8])).layers == [10, 8]
     assert {"rbms.0.weight", "rbms.2.hidden_bias", "n_trained"} <= set(net.state_dict())
 
 
