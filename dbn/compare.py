@@ -1,0 +1,642 @@
+r"""Initialisation schemes compared on one network: same data, budget, optimiser and care for each.
+
+:func:`compare_inits` trains, for every activation, one MLP per (scheme, seed, learning rate) and
+returns one record per model. Within a seed every scheme starts from its own weights
+(:func:`dbn.init.init_`, drawn from a generator seeded by the seed and the scheme's name, so the
+same pair gives the same weights whatever else is compared) and then sees exactly what the others
+see: the same architecture, SGD with momentum, minibatch size, epochs and minibatch order.
+
+Fairness. Every scheme gets the same small learning-rate search (``lrs``, default
+0.01, 0.03, 0.1, 0.3); for each activation and scheme the rate with the best mean validation accuracy
+over the seeds at the last epoch is *selected* (ties: lower validation loss) and only the selected
+rate's test numbers enter the table. The test rows are not used for any choice.
+
+One loop, batched. All models of one activation are trained together as one
+:class:`StackedMLP` (grouped matrix products, ``torch.baddbmm``: output shape
+(models, batch, classes)) by the package's one supervised loop,
+:func:`dbn.training.train_network`, on the sum of the per-model mean losses. Models share no
+parameter, so each gets exactly its own gradient. With SGD and momentum the update is linear in
+the gradient, so scaling model :math:`m`'s loss by :math:`\eta_m / \eta_0` gives it exactly the
+update of learning rate :math:`\eta_m`: the rate search costs no extra loop. (Adam keeps
+per-element state, so a summed loss would give each model its own Adam update as well, but Adam
+is invariant to the scale of the loss: per-model rates would need one optimiser per rate.)
+``batched=False`` trains the same models one after another through the same loop and gives the
+same numbers to rounding (see ``tests/test_compare.py`` and ``benchmarks/compare_speed.py``).
+
+Published numbers are not reproduced here; ``docs/init_results.md`` quotes them beside ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import math
+import time
+import zlib
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.model_selection import train_test_split
+from torch import Tensor, nn
+
+from dbn.diagnostics import layer_statistics
+from dbn.init import SCHEMES, get_activation, init_
+from dbn.training import train_network
+from dbn.validation import as_float_tensor
+
+__all__ = [
+    "DEFAULT_SCHEMES",
+    "StackedMLP",
+    "add_compare_parser",
+    "build_mlp",
+    "compare_inits",
+    "initial_model",
+    "main",
+    "results_table",
+    "run_compare",
+    "summary_table",
+    "write_csv",
+]
+
+#: every scheme of :data:`dbn.init.SCHEMES` but ``dbn`` (which pretrains, hence costs more)
+DEFAULT_SCHEMES = tuple(name for name in SCHEMES if name != "dbn")
+_EVAL_CHUNK = 2048
+
+
+def build_mlp(n_inputs: int, hidden: Sequence[int], n_outputs: int, activation: str) -> nn.Sequential:
+    """``Linear, f, Linear, f, ..., Linear``: the hidden sizes, then a linear output layer."""
+    factory = get_activation(activation).module
+    sizes = [n_inputs, *hidden]
+    modules: list[nn.Module] = []
+    for below, above in zip(sizes, sizes[1:]):
+        modules += [nn.Linear(below, above), factory()]
+    modules.append(nn.Linear(sizes[-1], n_outputs))
+    return nn.Sequential(*modules)
+
+
+class StackedMLP(nn.Module):
+    r"""``M`` MLPs of one architecture and activation, evaluated together on the same batch.
+
+    Layer :math:`l` holds the weights of every model in one tensor of shape
+    (M, out, in); a batch ``x`` of shape (B, in) gives outputs of shape (M, B, out) through
+    :math:`z = b + h W^\top` per model (``torch.baddbmm``).
+
+    Parameters
+    ----------
+    models : sequence of nn.Sequential
+        Networks built by :func:`build_mlp` with the same sizes and activation; their current
+        weights are copied.
+    """
+
+    def __init__(self, models: Sequence[nn.Sequential]) -> None:
+        super().__init__()
+        if not models:
+            raise ValueError("StackedMLP needs at least one model")
+        layers = [[m for m in model if isinstance(m, nn.Linear)] for model in models]
+        shapes = [[tuple(layer.weight.shape) for layer in model] for model in layers]
+        if any(shape != shapes[0] for shape in shapes):
+            raise ValueError(f"every model must have the same layer shapes, got {shapes[0]} and others")
+        self.weights = nn.ParameterList(nn.Parameter(torch.stack([m[i].weight.detach() for m in layers])) for i in range(len(layers[0])))
+        self.biases = nn.ParameterList(nn.Parameter(torch.stack([m[i].bias.detach() for m in layers])) for i in range(len(layers[0])))
+        self.activation = next(m for m in models[0] if not isinstance(m, nn.Linear))
+        self._template = models[0]
+
+    @property
+    def n_models(self) -> int:
+        return self.weights[0].shape[0]
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = x.expand(self.n_models, *x.shape)
+        for index, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+            if index + 1 < len(self.weights):
+                h = self.activation(h)
+        return h
+
+    @torch.no_grad()
+    def unstack(self, index: int) -> nn.Sequential:
+        """Model ``index`` as an independent ``nn.Sequential``."""
+        model = copy.deepcopy(self._template)
+        for layer, weight, bias in zip([m for m in model if isinstance(m, nn.Linear)], self.weights, self.biases):
+            layer.weight.copy_(weight[index])
+            layer.bias.copy_(bias[index])
+        return model
+
+
+class _BatchFirst(nn.Module):
+    """Adapter: ``train_network`` checks per-row output shapes, so rows come first: (B, M, C)."""
+
+    def __init__(self, stacked: StackedMLP) -> None:
+        super().__init__()
+        self.stacked = stacked
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.stacked(x).transpose(0, 1)
+
+
+def _summed_loss(scales: Tensor):
+    """Sum over models of ``scale_m`` x mean cross-entropy, targets one-hot of shape (B, M, C).
+
+    A model whose loss is no longer finite (it diverged) contributes 0 so the others go on."""
+
+    def loss(output: Tensor, target: Tensor) -> Tensor:
+        per_model = -(output.log_softmax(-1) * target).sum(-1).mean(0)
+        return torch.where(torch.isfinite(per_model), per_model, 0.0) @ scales
+
+    return loss
+
+
+def _scheme_seed(seed: int, scheme: str) -> int:
+    return zlib.crc32(f"{scheme}/{seed}".encode())  # torch seeds its Mersenne Twister with 32 bits
+
+
+def initial_model(
+    scheme: str,
+    seed: int,
+    *,
+    n_inputs: int,
+    hidden: Sequence[int],
+    n_outputs: int,
+    activation: str,
+    X: Tensor | np.ndarray | None = None,
+    options: dict | None = None,
+) -> nn.Sequential:
+    """The network :func:`compare_inits` starts from for ``(scheme, seed, activation)``."""
+    model = build_mlp(n_inputs, hidden, n_outputs, activation)
+    generator = torch.Generator().manual_seed(_scheme_seed(seed, scheme))
+    return init_(model, scheme, X=X, generator=generator, activation=activation, **(options or {}))
+
+
+@torch.no_grad()
+def _evaluate(forward: Any, X: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-model mean cross-entropy and accuracy, from ``forward(x)`` of shape (M, B, C)."""
+    totals, correct = None, None
+    for xb, yb in zip(X.split(_EVAL_CHUNK), y.split(_EVAL_CHUNK)):
+        output = forward(xb).double()
+        m = output.shape[0]
+        losses = F.cross_entropy(output.reshape(-1, output.shape[-1]), yb.repeat(m), reduction="none").view(m, -1).sum(1)
+        hits = (output.argmax(-1) == yb).sum(1).double()
+        totals = losses if totals is None else totals + losses
+        correct = hits if correct is None else correct + hits
+    return totals / X.shape[0], correct / X.shape[0]
+
+
+def _split_data(X: Any, y: Any, X_test: Any, y_test: Any, test_fraction: float, validation_fraction: float, seed: int) -> dict:
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y)
+    if X.ndim != 2 or y.shape != (X.shape[0],):
+        raise ValueError(f"X must be (n_samples, n_features) with one label per row in y, got shapes {X.shape} and {y.shape}")
+    if (X_test is None) != (y_test is None):
+        raise ValueError("X_test and y_test must be given together")
+    if X_test is None:
+        X, X_test, y, y_test = train_test_split(X, y, test_size=test_fraction, stratify=y, random_state=seed)
+    X_fit, X_val, y_fit, y_val = train_test_split(X, y, test_size=validation_fraction, stratify=y, random_state=seed)
+    parts = {}
+    for name, (features, labels) in {"train": (X_fit, y_fit), "val": (X_val, y_val), "test": (X_test, y_test)}.items():
+        parts[name] = (as_float_tensor(features, f"X_{name}", n_features=X.shape[1]), torch.as_tensor(np.asarray(labels), dtype=torch.int64))
+    return parts
+
+
+def compare_inits(
+    X: np.ndarray | Tensor,
+    y: np.ndarray | Tensor,
+    *,
+    X_test: np.ndarray | Tensor | None = None,
+    y_test: np.ndarray | Tensor | None = None,
+    hidden: Sequence[int] = (128, 128, 128),
+    activation: str | Sequence[str] = "relu",
+    schemes: Sequence[str] = DEFAULT_SCHEMES,
+    seeds: int | Sequence[int] = 5,
+    epochs: int = 20,
+    batch_size: int = 64,
+    lrs: Sequence[float] = (0.01, 0.03, 0.1, 0.3),
+    momentum: float = 0.9,
+    test_fraction: float = 0.25,
+    validation_fraction: float = 0.2,
+    target_accuracy: float = 0.9,
+    scheme_options: dict[str, dict] | None = None,
+    batched: bool = True,
+    keep_models: bool = False,
+    data_seed: int = 0,
+    progress: bool = False,
+) -> list[dict]:
+    """Train one MLP per (activation, scheme, seed, learning rate) and record how each does.
+
+    Parameters
+    ----------
+    X, y : arrays
+        Features and class indices 0..C-1. Without ``X_test``, a stratified ``test_fraction`` is
+        held out as the test set; ``validation_fraction`` of the rest (stratified) is the
+        validation set that selects the learning rate; the remainder is trained on.
+    X_test, y_test : arrays, optional
+        A separate test set (e.g. MNIST's official one).
+    hidden : sequence of int
+        Hidden layer sizes; the output layer has one unit per class.
+    activation : str or sequence of str
+        Keys of :data:`dbn.init.ACTIVATIONS`; one batch of models per activation.
+    schemes : sequence of str
+        Keys of :data:`dbn.init.SCHEMES`.
+    seeds : int or sequence of int
+        Seeds of the initial weights (``n`` means ``range(n)``). The minibatch order comes from
+        ``data_seed`` and is the same for every model, so that across seeds only the initial
+        weights (and the ``dbn`` pretraining) vary.
+    epochs, batch_size, momentum : int, int, float
+        SGD with momentum, no weight decay, no early stopping: every model gets the same budget.
+    lrs : sequence of float
+        The learning rates searched, the same for every scheme.
+    target_accuracy : float
+        ``epochs_to_target`` is the first epoch whose validation accuracy reaches it.
+    scheme_options : dict, optional
+        Options per scheme name, passed to :func:`dbn.init.init_` (e.g. ``{"dbn": {"epochs": 10}}``).
+    batched : bool
+        Train all models of an activation at once (:class:`StackedMLP`); ``False`` trains them
+        one after another through the same loop (the reference, and the benchmark's baseline).
+    keep_models : bool
+        Add ``initial_model`` and ``model`` (``nn.Sequential``, CPU) to each record.
+    data_seed : int
+        Seeds the splits and the minibatch order.
+    progress : bool
+        Print one line per activation.
+
+    Returns
+    -------
+    list of dict
+        One record per model: ``scheme``, ``activation``, ``seed``, ``lr``, ``selected`` (the
+        rate chosen for this scheme and activation), ``curves`` (lists over epochs 0..epochs,
+        epoch 0 being the initial network: ``train_loss``, ``train_accuracy``, ``val_loss``,
+        ``val_accuracy``, ``test_loss``, ``test_accuracy``), the final ``train_loss``,
+        ``train_accuracy``, ``val_loss``, ``val_accuracy``, ``test_loss``, ``test_accuracy``,
+        ``epochs_to_target`` (None if never), ``diverged``, ``init_statistics``
+        (:func:`dbn.diagnostics.layer_statistics` of the initial network on 500 training rows)
+        and ``seconds`` (the wall time of the whole batch of models, or of this model).
+
+    Raises
+    ------
+    ValueError
+        For unknown schemes or activations, mismatched shapes, or empty lists.
+    """
+    activations = [activation] if isinstance(activation, str) else list(activation)
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    for name in activations:
+        get_activation(name)
+    unknown = [name for name in schemes if name not in SCHEMES]
+    if unknown:
+        raise ValueError(f"unknown initialisation scheme(s) {unknown}; known: {', '.join(SCHEMES)}")
+    if not activations or not schemes or not seed_list or not lrs:
+        raise ValueError("activation, schemes, seeds and lrs must each name at least one value")
+    if any(not lr > 0 for lr in lrs):
+        raise ValueError(f"learning rates must be positive, got {list(lrs)}")
+    parts = _split_data(X, y, X_test, y_test, test_fraction, validation_fraction, data_seed)
+    X_fit, y_fit = parts["train"]
+    n_classes = int(max(int(labels.max()) for _, labels in parts.values())) + 1
+    options = scheme_options or {}
+    epoch_seeds = torch.randint(2**62, (epochs,), generator=torch.Generator().manual_seed(data_seed)).tolist()
+    records: list[dict] = []
+    for name in activations:
+        started = time.perf_counter()
+        keys, models = [], []
+        for seed in seed_list:
+            for scheme in schemes:
+                model = initial_model(scheme, seed, n_inputs=X_fit.shape[1], hidden=hidden, n_outputs=n_classes,
+                                      activation=name, X=X_fit, options=options.get(scheme))
+                keys.append((scheme, seed))
+                models.append(model)
+        statistics = [layer_statistics(model, X_fit[:500], y_fit[:500]) for model in models]
+        initial = [_copy(model) for model in models] if keep_models else None
+        runs = [(key, lr) for key in keys for lr in lrs]
+        curves, trained, seconds = _train(models, lrs, parts, epochs, batch_size, momentum, epoch_seeds, batched)
+        for index, ((scheme, seed), lr) in enumerate(runs):
+            curve = {metric: values[index] for metric, values in curves.items()}
+            reached = [epoch for epoch, value in enumerate(curve["val_accuracy"]) if value >= target_accuracy]
+            record = {
+                "scheme": scheme, "activation": name, "seed": seed, "lr": lr, "selected": False, "curves": curve,
+                **{metric: values[-1] for metric, values in curve.items()},
+                "epochs_to_target": reached[0] if reached else None,
+                "diverged": not math.isfinite(curve["train_loss"][-1]),
+                "init_statistics": statistics[index // len(lrs)],
+                "seconds": seconds[index] if seconds is not None else None,
+            }
+            if keep_models:
+                record["initial_model"] = initial[index // len(lrs)]
+                record["model"] = trained(index)
+            records.append(record)
+        if progress:
+            print(f"{name}: {len(runs)} models in {time.perf_counter() - started:.1f} s")
+    _select_learning_rates(records)
+    return records
+
+
+def _copy(model: nn.Module) -> nn.Module:
+    return copy.deepcopy(model)
+
+
+def _measure(forward: Any, parts: dict) -> dict[str, Tensor]:
+    """Per-model loss and accuracy on each part (train, val, test): tensors of shape (M,)."""
+    measured = {}
+    for part, (features, labels) in parts.items():
+        measured[f"{part}_loss"], measured[f"{part}_accuracy"] = _evaluate(forward, features, labels)
+    return measured
+
+
+def _per_model(measured: list[dict[str, Tensor]]) -> dict[str, list[list[float]]]:
+    """Epoch-major measurements to one list over epochs per model."""
+    return {metric: torch.stack([epoch[metric] for epoch in measured], 1).tolist() for metric in measured[0]}
+
+
+def _train(models: list[nn.Sequential], lrs: Sequence[float], parts: dict, epochs: int, batch_size: int, momentum: float,
+           epoch_seeds: list[int], batched: bool) -> tuple[dict, Any, list[float] | None]:
+    """Train every model at every rate (model-major); return the curves, a getter of the trained
+    models by index, and per-model seconds (None when batched)."""
+    X_fit, y_fit = parts["train"]
+    if batched:
+        stacked = StackedMLP([model for model in models for _ in lrs])
+        rates = torch.tensor([lr for _ in models for lr in lrs], dtype=X_fit.dtype)
+        base = float(rates.max())
+        optimizer = torch.optim.SGD(stacked.parameters(), lr=base, momentum=momentum)
+        n_classes = stacked.weights[-1].shape[1]
+        # one-hot targets repeated per model as a view (no copy): rows first, as train_network checks
+        targets = F.one_hot(y_fit, n_classes).to(X_fit.dtype).unsqueeze(1).expand(-1, stacked.n_models, -1)
+        loss, adapter = _summed_loss(rates / base), _BatchFirst(stacked)
+        measured = [_measure(stacked, parts)]
+        for epoch_seed in epoch_seeds:
+            train_network(adapter, X_fit, targets, loss=loss, epochs=1, batch_size=batch_size,
+                          optimizer=lambda groups: optimizer, patience=None, seed=epoch_seed, progress=False)
+            measured.append(_measure(stacked, parts))
+        return _per_model(measured), stacked.unstack, None
+
+    trained, seconds, curves = [], [], defaultdict(list)
+    for model in models:
+        for lr in lrs:
+            model_copy = _copy(model)
+            started = time.perf_counter()
+            optimizer = torch.optim.SGD(model_copy.parameters(), lr=lr, momentum=momentum)
+
+            def forward(x: Tensor, net: nn.Module = model_copy) -> Tensor:
+                return net(x).unsqueeze(0)
+
+            measured, diverged = [_measure(forward, parts)], False
+            for epoch_seed in epoch_seeds:
+                if not diverged:
+                    try:
+                        train_network(model_copy, X_fit, y_fit, loss="cross_entropy", epochs=1, batch_size=batch_size,
+                                      optimizer=lambda groups, opt=optimizer: opt, patience=None, seed=epoch_seed, progress=False)
+                    except ValueError as error:
+                        if "loss became" not in str(error):
+                            raise
+                        diverged = True  # its parameters are no longer finite, as they are in the batched run
+                measured.append(_measure(forward, parts))
+            seconds.append(time.perf_counter() - started)
+            for metric, values in _per_model(measured).items():
+                curves[metric] += values
+            trained.append(model_copy)
+    return dict(curves), lambda index: trained[index], seconds
+
+
+def _select_learning_rates(records: list[dict]) -> None:
+    """Mark, per (activation, scheme), the rate with the best mean final validation accuracy
+    (diverged runs count as 0; ties go to the lower mean validation loss)."""
+    groups: dict[tuple, dict[float, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for record in records:
+        groups[record["activation"], record["scheme"]][record["lr"]].append(record)
+    for by_rate in groups.values():
+        def score(lr: float) -> tuple[float, float]:
+            runs = by_rate[lr]
+            accuracy = np.mean([0.0 if r["diverged"] else r["val_accuracy"] for r in runs])
+            loss = np.mean([r["val_loss"] if math.isfinite(r["val_loss"]) else np.inf for r in runs])
+            return accuracy, -loss
+
+        best = max(by_rate, key=score)
+        for record in by_rate[best]:
+            record["selected"] = True
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _mean_std(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
+    finite = [v * scale for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return "diverged" if values else "-"
+    text = f"{np.mean(finite):.{digits}f} ± {np.std(finite):.{digits}f}"
+    return text + (f" ({len(values) - len(finite)} diverged)" if len(finite) < len(values) else "")
+
+
+def summary_table(records: list[dict], metric: str = "test_accuracy") -> str:
+    """Markdown: schemes as rows, activations as columns, mean ± std over seeds of ``metric`` at
+    each scheme's selected rate (accuracies in %)."""
+    selected = [r for r in records if r["selected"]]
+    schemes = list(dict.fromkeys(r["scheme"] for r in selected))
+    activations = list(dict.fromkeys(r["activation"] for r in selected))
+    scale, digits = (100.0, 1) if "accuracy" in metric else (1.0, 3)
+    lines = ["| scheme | " + " | ".join(activations) + " |", "|---|" + "---|" * len(activations)]
+    for scheme in schemes:
+        cells = [_mean_std([r[metric] for r in selected if r["scheme"] == scheme and r["activation"] == a], scale, digits)
+                 for a in activations]
+        lines.append(f"| {scheme} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def results_table(records: list[dict]) -> str:
+    """Markdown: one row per (activation, scheme) at the selected rate, mean ± std over seeds of
+    the final train loss, test loss, test accuracy (%) and epochs to the target accuracy."""
+    selected = [r for r in records if r["selected"]]
+    lines = ["| activation | scheme | lr | train loss | test loss | test accuracy (%) | epochs to target |",
+             "|---|---|---|---|---|---|---|"]
+    for key in dict.fromkeys((r["activation"], r["scheme"]) for r in selected):
+        runs = [r for r in selected if (r["activation"], r["scheme"]) == key]
+        reached = [r["epochs_to_target"] for r in runs if r["epochs_to_target"] is not None]
+        target = f"{np.mean(reached):.1f} ({len(reached)}/{len(runs)})" if reached else f"never (0/{len(runs)})"
+        lines.append(f"| {key[0]} | {key[1]} | {runs[0]['lr']:g} | {_mean_std([r['train_loss'] for r in runs], digits=3)} | "
+                     f"{_mean_std([r['test_loss'] for r in runs], digits=3)} | {_mean_std([r['test_accuracy'] for r in runs], 100.0)} | {target} |")
+    return "\n".join(lines)
+
+
+#: the scalar fields written by :func:`write_csv`, one row per model
+CSV_FIELDS = ("activation", "scheme", "seed", "lr", "selected", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+              "test_loss", "test_accuracy", "epochs_to_target", "diverged")
+
+
+def write_csv(records: list[dict], path: str | Path) -> None:
+    """One row per model (every rate searched) with the fields of :data:`CSV_FIELDS`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(records)
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def plot_curves(records: list[dict], path: str | Path, *, metric: str = "train_loss") -> None:
+    """Mean over seeds of a curve, one panel per activation, one line per scheme (selected rates)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    selected = [r for r in records if r["selected"]]
+    activations = list(dict.fromkeys(r["activation"] for r in selected))
+    figure, axes = plt.subplots(1, len(activations), figsize=(3.6 * len(activations), 3.0), squeeze=False)
+    for axis, name in zip(axes[0], activations):
+        for scheme in dict.fromkeys(r["scheme"] for r in selected):
+            runs = np.array([r["curves"][metric] for r in selected if r["activation"] == name and r["scheme"] == scheme], dtype=float)
+            axis.plot(np.nanmean(runs, 0) if np.isfinite(runs).any() else runs[0], label=scheme)
+        axis.set_title(name, fontsize=9)
+        axis.set_xlabel("epoch")
+        axis.set_yscale("log" if "loss" in metric else "linear")
+    axes[0][0].set_ylabel(metric.replace("_", " "))
+    axes[0][-1].legend(fontsize=6)
+    figure.tight_layout()
+    figure.savefig(path, dpi=70)
+    plt.close(figure)
+
+
+def plot_histogram_grid(records: list[dict], X: Any, y: Any, path: str | Path, *, activation: str) -> None:
+    """Glorot & Bengio's histograms at initialisation, one row per scheme (first seed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dbn.diagnostics import draw_layer_histograms, trace_layers
+
+    firsts = {}
+    for record in records:
+        if record["activation"] == activation and "initial_model" in record:
+            firsts.setdefault(record["scheme"], record["initial_model"])
+    figure, axes = plt.subplots(len(firsts), 2, figsize=(8, 1.6 * len(firsts)), squeeze=False)
+    for row, (scheme, model) in zip(axes, firsts.items()):
+        draw_layer_histograms(trace_layers(model, X, y), row[0], row[1], legend=row is axes[0])
+        row[0].set_ylabel(scheme, fontsize=8)
+    figure.suptitle(f"{activation}: activations (left) and dL/dz (right) per hidden layer at initialisation", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=60)
+    plt.close(figure)
+
+
+def plot_filter_grid(records: list[dict], path: str | Path, *, activation: str, n: int = 16) -> None:
+    """The first ``n`` first-layer filters after training, one row per scheme (first seed, selected rate)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dbn.diagnostics import filter_mosaic
+
+    firsts = {}
+    for record in records:
+        if record["activation"] == activation and record["selected"] and "model" in record:
+            firsts.setdefault(record["scheme"], record["model"])
+    figure, axes = plt.subplots(len(firsts), 1, figsize=(6, 0.75 * len(firsts) + 0.3), squeeze=False)
+    for axis, (scheme, model) in zip(axes[:, 0], firsts.items()):
+        mosaic = filter_mosaic(model[0].weight, n=n, columns=n)
+        axis.imshow(mosaic, cmap="gray")
+        axis.set_xticks([])
+        axis.set_yticks([])
+        axis.set_ylabel(scheme, fontsize=7, rotation=0, ha="right")
+    figure.suptitle(f"{activation}: first-layer filters after training", fontsize=9)
+    figure.savefig(path, dpi=70, bbox_inches="tight")
+    plt.close(figure)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``compare`` subcommand to an ``argparse`` subparsers object; its handler is :func:`run_compare`."""
+    parser = subparsers.add_parser("compare", help="compare weight initialisation schemes on one MLP",
+                                   description="Train one MLP per scheme x seed x learning rate (batched) and tabulate the results.")
+    parser.add_argument("--data", default="digits", help="digits (default) or mnist (its official test set is used)")
+    parser.add_argument("--activation", nargs="+", default=["tanh", "relu"], help="activations (default: tanh relu)")
+    parser.add_argument("--schemes", nargs="+", default=list(DEFAULT_SCHEMES), help="initialisation schemes (default: all but dbn)")
+    parser.add_argument("--seeds", type=int, default=5, help="number of seeds (default 5)")
+    parser.add_argument("--hidden", type=int, nargs="+", default=[128, 128, 128], help="hidden layer sizes")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, nargs="+", default=[0.01, 0.03, 0.1, 0.3], help="learning rates searched per scheme")
+    parser.add_argument("--momentum", type=float, default=0.9)
+    parser.add_argument("--target", type=float, default=0.9, help="validation accuracy for 'epochs to target'")
+    parser.add_argument("--dbn-epochs", type=int, default=10, help="RBM epochs per layer for the dbn scheme")
+    parser.add_argument("--max-rows", type=int, default=None, help="use at most this many training rows")
+    parser.add_argument("--sequential", action="store_true", help="train the models one after another (slower, same numbers)")
+    parser.add_argument("--out", default="results", help="directory for the tables and figures")
+    parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.set_defaults(handler=run_compare)
+    return parser
+
+
+def _load(name: str, max_rows: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    from dbn.datasets import load
+
+    if name.lower() == "digits":
+        X, y = load("digits")
+        X_test = y_test = None
+    else:
+        X, y = load(name, split="train")
+        X_test, y_test = load(name, split="test")
+    if max_rows is not None and max_rows < len(X):
+        X, _, y, _ = train_test_split(X, y, train_size=max_rows, stratify=y, random_state=0)
+    return X, y, X_test, y_test
+
+
+def run_compare(args: argparse.Namespace) -> list[dict]:
+    """Run :func:`compare_inits` with the parsed arguments; write ``table.md``, ``results.csv``
+    and, with matplotlib, ``curves.png``, ``histograms_<activation>.png`` and ``filters_<activation>.png``."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    X, y, X_test, y_test = _load(args.data, args.max_rows)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    records = compare_inits(X, y, X_test=X_test, y_test=y_test, hidden=args.hidden, activation=args.activation,
+                            schemes=args.schemes, seeds=args.seeds, epochs=args.epochs, batch_size=args.batch_size,
+                            lrs=args.lr, momentum=args.momentum, target_accuracy=args.target,
+                            scheme_options={"dbn": {"epochs": args.dbn_epochs}}, batched=not args.sequential,
+                            keep_models=not args.no_figures, progress=True)
+    elapsed = time.perf_counter() - started
+    command = "python -m dbn compare " + " ".join(getattr(args, "argv", []) or [])
+    text = (f"# Initialisation comparison on {args.data}\n\n{len(records)} models in {elapsed:.0f} s; "
+            f"hidden {args.hidden}, {args.epochs} epochs of SGD (momentum {args.momentum}, batch {args.batch_size}), "
+            f"learning rate searched over {args.lr} per scheme (selected on validation accuracy).\n\n"
+            f"## Test accuracy (%), mean ± std over {args.seeds} seeds\n\n{summary_table(records)}\n\n"
+            f"## Details at the selected rate\n\n{results_table(records)}\n")
+    (out / "table.md").write_text(text)
+    write_csv(records, out / "results.csv")
+    print(text)
+    if not args.no_figures:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print("matplotlib is not installed: no figures")
+            return records
+        parts = _split_data(X, y, X_test, y_test, 0.25, 0.2, 0)
+        X_fit, y_fit = parts["train"]
+        plot_curves(records, out / "curves.png")
+        for name in args.activation:
+            plot_histogram_grid(records, X_fit[:500], y_fit[:500], out / f"histograms_{name}.png", activation=name)
+            plot_filter_grid(records, out / f"filters_{name}.png", activation=name)
+        print(f"figures written to {out}")
+    print(f"{command}: {elapsed:.0f} s; tables in {out}")
+    return records
+
+
+def main(argv: Sequence[str] | None = None) -> list[dict]:
+    """``python -m dbn compare ...`` as a function: parse ``argv`` and run :func:`run_compare`."""
+    parser = argparse.ArgumentParser(prog="python -m dbn")
+    add_compare_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["compare", *(argv or [])])
+    args.argv = list(argv or [])
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    main(__import__("sys").argv[1:])

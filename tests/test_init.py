@@ -1,0 +1,125 @@
+"""dbn.init: every scheme draws from its documented distribution; clear errors for bad input."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from dbn.dbn import DeepBeliefNet
+from dbn.init import ACTIVATIONS, SCHEMES, Activation, get_activation, init_, linear_layers, register_activation
+
+FAN_IN, FAN_OUT = 400, 300
+
+
+def wide(activation: str = "relu") -> nn.Sequential:
+    return nn.Sequential(nn.Linear(FAN_IN, FAN_OUT), get_activation(activation).module(), nn.Linear(FAN_OUT, 10))
+
+
+def first_weight(scheme: str, activation: str = "relu", **options) -> torch.Tensor:
+    model = init_(wide(activation), scheme, generator=torch.Generator().manual_seed(0), **options)
+    assert all(float(layer.bias.detach().abs().max()) == 0 for layer in linear_layers(model))
+    return model[0].weight.detach()
+
+
+def test_registries_name_every_scheme_of_the_issue():
+    expected = {"zeros", "constant", "uniform", "normal", "truncated_normal", "xavier_uniform", "xavier_normal",
+                "he_uniform", "he_normal", "orthogonal", "lsuv", "dbn"}
+    assert expected <= set(SCHEMES)
+    assert {"sigmoid", "tanh", "relu", "leaky_relu"} <= set(ACTIVATIONS)
+
+
+@pytest.mark.parametrize("scheme, options, bound", [("uniform", {}, 0.1), ("uniform", {"a": 0.5}, 0.5),
+                                                    ("xavier_uniform", {}, math.sqrt(6 / (FAN_IN + FAN_OUT)))])
+def test_uniform_schemes_fill_their_interval(scheme, options, bound):
+    weight = first_weight(scheme, **options)
+    assert float(weight.abs().max()) <= bound
+    assert float(weight.abs().max()) > 0.99 * bound
+    assert float(weight.std()) == pytest.approx(bound / math.sqrt(3), rel=0.03)
+
+
+@pytest.mark.parametrize("scheme, activation, std", [
+    ("normal", "relu", 0.01),
+    ("xavier_normal", "tanh", math.sqrt(2 / (FAN_IN + FAN_OUT))),
+    ("he_normal", "relu", math.sqrt(2 / FAN_IN)),
+    ("he_normal", "tanh", 5 / 3 / math.sqrt(FAN_IN)),
+    ("he_uniform", "relu", math.sqrt(2 / FAN_IN)),
+    ("he_normal", "leaky_relu", math.sqrt(2 / (1 + 0.01**2) / FAN_IN)),
+])
+def test_scaled_schemes_have_the_documented_std(scheme, activation, std):
+    weight = first_weight(scheme, activation)
+    assert float(weight.mean()) == pytest.approx(0.0, abs=0.05 * std)
+    assert float(weight.std()) == pytest.approx(std, rel=0.03)
+
+
+def test_truncated_normal_stays_within_two_std():
+    weight = first_weight("truncated_normal", std=0.02)
+    assert float(weight.abs().max()) <= 0.04
+    assert float(weight.std()) == pytest.approx(0.02 * 0.8796, rel=0.03)  # std of N(0,1) truncated at +-2
+
+
+def test_constant_and_zeros():
+    assert float(first_weight("zeros").abs().max()) == 0
+    assert torch.equal(first_weight("constant", value=0.3), torch.full((FAN_OUT, FAN_IN), 0.3))
+
+
+def test_orthogonal_rows_are_orthonormal():
+    weight = first_weight("orthogonal").double()
+    assert torch.allclose(weight @ weight.T, torch.eye(FAN_OUT, dtype=torch.float64), atol=1e-4)
+
+
+def test_same_generator_state_same_weights():
+    assert torch.equal(first_weight("he_normal"), first_weight("he_normal"))
+
+
+def test_lsuv_gives_unit_output_variance_in_every_layer(digits):
+    X = torch.as_tensor(digits[0])
+    model = nn.Sequential(*[m for _ in range(4) for m in (nn.Linear(64, 64), nn.Tanh())], nn.Linear(64, 10))
+    init_(model, "lsuv", X=X, generator=torch.Generator().manual_seed(0), tol=0.05, batch_size=len(X))
+    outputs, h = [], X
+    for module in model:
+        h = module(h)
+        if isinstance(module, nn.Linear):
+            outputs.append(float(h.var()))
+    assert all(abs(v - 1) < 0.05 for v in outputs), outputs
+
+
+def test_dbn_copies_pretrained_weights(digits):
+    X = digits[0][:300]
+    model = nn.Sequential(nn.Linear(64, 20), nn.Sigmoid(), nn.Linear(20, 10))
+    init_(model, "dbn", X=X, generator=torch.Generator().manual_seed(3), epochs=2)
+    net = DeepBeliefNet([64, 20], epochs=2).pretrain(X, progress=False, seed=int(torch.randint(2**62, (1,), generator=torch.Generator().manual_seed(3))))
+    assert torch.allclose(model[0].weight, net.rbms[0].weight)
+    assert torch.allclose(model[0].bias, net.rbms[0].hidden_bias)
+    assert float(model[2].bias.abs().max()) == 0 and float(model[2].weight.abs().max()) > 0
+
+
+def test_unknown_names_and_missing_data_give_clear_errors(digits):
+    with pytest.raises(ValueError, match="unknown initialisation scheme 'glorot'"):
+        init_(wide(), "glorot")
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        init_(wide(), "he_normal", activation="swish")
+    for scheme in ("lsuv", "dbn"):
+        with pytest.raises(ValueError, match="data-dependent: pass X"):
+            init_(wide(), scheme)
+    with pytest.raises(ValueError, match="features"):
+        init_(wide(), "lsuv", X=digits[0])  # 64 features, the network expects 400
+    with pytest.raises(ValueError, match="do not chain"):
+        init_(nn.Sequential(nn.Linear(5, 4), nn.Linear(3, 2)), "normal")
+    with pytest.raises(ValueError, match="no nn.Linear"):
+        init_(nn.ReLU(), "normal")
+    with pytest.raises(TypeError, match="unknown option"):
+        init_(wide(), "normal", width=3)
+
+
+def test_a_new_activation_is_one_registry_entry():
+    entry = Activation("test_elu", nn.ELU, "relu", lambda z: z < -3, module_types=(nn.ELU,))
+    register_activation(entry)
+    try:
+        model = nn.Sequential(nn.Linear(FAN_IN, FAN_OUT), nn.ELU(), nn.Linear(FAN_OUT, 10))
+        init_(model, "he_normal", generator=torch.Generator().manual_seed(0))
+        assert float(model[0].weight.std()) == pytest.approx(math.sqrt(2 / FAN_IN), rel=0.03)
+    finally:
+        del ACTIVATIONS["test_elu"]
