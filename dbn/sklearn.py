@@ -1,0 +1,764 @@
+r"""scikit-learn estimators built on :class:`~dbn.rbm.RBM` and :class:`~dbn.dbn.DeepBeliefNet`.
+
+- :class:`RBMTransformer` — an RBM as a transformer: features are the hidden units' means; a
+  drop-in for :class:`sklearn.neural_network.BernoulliRBM` that adds Gaussian visible units,
+  CD-k, persistent CD, momentum and GPUs.
+- :class:`DBNClassifier` — a deep belief network pretrained greedily, then fine-tuned with a
+  softmax output layer; labels of any type.
+- :class:`DBNRegressor` — the same with a linear output layer, for one or several targets.
+
+The estimators follow scikit-learn's conventions: hyper-parameters are stored unchanged by
+``__init__`` and validated by ``fit`` against ``_parameter_constraints``; the fitted model is the
+attribute ``rbm_`` or ``dbn_`` (a ``torch.nn.Module``); one ``random_state`` seeds every torch
+generator involved, so the same seed gives the same model on the same device. Models compute on
+``device`` in the floating dtype of the training data (float32 stays float32, anything else
+becomes float64), and so do their outputs.
+Training is delegated to :meth:`RBM.fit <dbn.rbm.RBM.fit>`, :meth:`DeepBeliefNet.pretrain
+<dbn.dbn.DeepBeliefNet.pretrain>` and :meth:`DeepBeliefNet.finetune <dbn.dbn.DeepBeliefNet.finetune>`.
+
+A model fitted on a GPU keeps its tensors there, and so does its pickle: unpickle it on a machine
+with the same device, or move it first (``est.rbm_.cpu()``, ``est.dbn_.cpu()``).
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    RegressorMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
+from torch import Tensor
+
+from dbn.dbn import DeepBeliefNet
+from dbn.rbm import RBM, hinton_momentum
+from dbn.training import resolve_device
+from dbn.validation import as_float_tensor
+
+__all__ = ["RBMTransformer", "DBNClassifier", "DBNRegressor"]
+
+#: what ``validate_data`` passes to the models: C-ordered float64 or float32 (kept) arrays
+_ARRAY_OPTIONS = {"dtype": (np.float64, np.float32), "order": "C"}
+#: elements of the (rows, features, hidden) tensor of flipped hidden inputs held at once
+_PSEUDO_LIKELIHOOD_BLOCK = 2**22
+
+
+def _seed(random_state: np.random.RandomState) -> int:
+    """One torch seed drawn from a NumPy random state."""
+    return int(random_state.randint(np.iinfo(np.int32).max))
+
+
+def _device(device: str | torch.device) -> torch.device:
+    """The torch device named by an estimator's ``device`` parameter ("auto": CUDA when available)."""
+    try:
+        return resolve_device(device, torch.device("cpu"))
+    except RuntimeError as error:
+        raise ValueError(f"device must name a torch device (e.g. 'cpu', 'cuda', 'cuda:1') or be 'auto', got {device!r}") from error
+
+
+def _torch_dtype(X: np.ndarray) -> torch.dtype:
+    """The parameter dtype of a model trained on ``X`` (float32 or float64, as validated)."""
+    return getattr(torch, X.dtype.name)
+
+
+def _to_numpy(result: Tensor | np.ndarray) -> np.ndarray:
+    return result.detach().cpu().numpy() if isinstance(result, Tensor) else result
+
+
+@torch.no_grad()
+def _pseudo_log_likelihood(rbm: RBM, V: Tensor) -> Tensor:
+    r"""Exact log pseudo-likelihood :math:`\sum_i \log p(v_i \mid v_{-i})` of each row of ``V``.
+
+    For Bernoulli visible units :math:`p(v_i \mid v_{-i}) = \sigma(F(\tilde v^{(i)}) - F(v))`,
+    where :math:`\tilde v^{(i)}` is ``v`` with unit ``i`` replaced by :math:`1 - v_i`. Flipping unit
+    ``i`` adds :math:`(1 - 2 v_i) W_{:, i}` to the hidden input and :math:`-(1 - 2 v_i) b_i` to the
+    visible term, so all ``n_visible`` free energies of a row come from one broadcast sum.
+    """
+    rows = max(1, _PSEUDO_LIKELIHOOD_BLOCK // (rbm.n_visible * rbm.n_hidden))
+    weight_t = rbm.weight.detach().T  # (n_visible, n_hidden): row i is the change of unit i
+    scores = []
+    for v in V.split(rows):
+        x = rbm._hidden_input(v)
+        step = 1 - 2 * v
+        x_flipped = x.unsqueeze(1) + step.unsqueeze(2) * weight_t
+        gap = rbm.hidden.log_partition(x).sum(1, keepdim=True) - rbm.hidden.log_partition(x_flipped).sum(2) - step * rbm.visible_bias
+        scores.append(F.logsigmoid(gap).sum(1))
+    return torch.cat(scores)
+
+
+def _bernoulli_visible(estimator: BaseEstimator) -> bool:
+    return estimator.visible == "bernoulli"
+
+
+def _check_training_data(estimator: BaseEstimator, X: np.ndarray) -> None:
+    """Reject negative data for Bernoulli visible units with scikit-learn's message for
+    ``positive_only`` estimators; the RBM then rejects values above 1."""
+    if _bernoulli_visible(estimator):
+        check_non_negative(X, f"{type(estimator).__name__} with visible='bernoulli'")
+
+
+class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Restricted Boltzmann machine features: the hidden units' means given the data.
+
+    A drop-in replacement for :class:`sklearn.neural_network.BernoulliRBM` (the same
+    ``n_components``, ``learning_rate``, ``batch_size``, ``n_iter``, ``random_state``, ``verbose``,
+    the same pseudo-likelihood in ``score_samples``), trained by :meth:`dbn.rbm.RBM.fit`: CD-k or
+    persistent CD with momentum and weight decay, Bernoulli or Gaussian visible units, on the CPU
+    or a GPU.
+
+    Parameters
+    ----------
+    n_components : int, default=256
+        Number of hidden units (output features), >= 1.
+    visible : {"bernoulli", "gaussian"}, default="bernoulli"
+        Visible unit type. Bernoulli units need ``X`` in [0, 1] (binary data, or grey levels used
+        as probabilities); other values raise ``ValueError``. Gaussian units accept any real
+        data, standardised with the mean and standard deviation of the data seen by ``fit`` (the
+        first ``partial_fit`` call).
+    hidden : {"bernoulli", "relu", "gaussian"}, default="bernoulli"
+        Hidden unit type; the features are its conditional means (probabilities for Bernoulli
+        units, rectified inputs for ReLU units, inputs for linear Gaussian units).
+    learning_rate : float > 0 or None, default=None
+        Learning rate of the mean gradient over a minibatch (as in ``BernoulliRBM``). None means
+        0.1, or 0.01 when either layer is Gaussian.
+    batch_size : int, default=10
+        Rows per minibatch, >= 1 (``BernoulliRBM``'s default; larger batches run faster on a GPU).
+    n_iter : int, default=10
+        Passes over the training data in ``fit``, >= 1. ``partial_fit`` makes one pass.
+    k : int, default=1
+        Gibbs steps per update (CD-k), >= 1.
+    persistent : bool, default=False
+        Persistent contrastive divergence (PCD, Tieleman 2008), as ``BernoulliRBM`` trains: the
+        negative phase continues ``batch_size`` fantasy chains from update to update, across
+        ``partial_fit`` calls too. The default restarts the chains at the data (CD).
+    momentum : float in [0, 1), callable or None, default=None
+        SGD momentum: a constant, or a function of the 0-based epoch returning it. None means 0.5
+        for the first 5 epochs, then 0.9 (:func:`dbn.rbm.hinton_momentum`). ``BernoulliRBM`` has
+        none (0.0).
+    weight_decay : float >= 0, default=0.0
+        L2 penalty on the weights (not the biases), e.g. 2e-4.
+    device : str or torch.device, default="auto"
+        Where to train and compute: ``"auto"`` means CUDA when available, else the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the torch generator of each ``fit`` or ``partial_fit`` call (initial weights,
+        minibatch order, Gibbs sampling); an int gives reproducible models on a given device.
+    verbose : bool or int, default=False
+        Show a progress bar with the per-epoch monitors (see :mod:`dbn.monitors`).
+
+    Attributes
+    ----------
+    rbm_ : dbn.rbm.RBM
+        The trained RBM (a ``torch.nn.Module`` on ``device``): ``rbm_.weight`` is scikit-learn's
+        ``components_``, ``rbm_.hidden_bias`` and ``rbm_.visible_bias`` its ``intercept_hidden_``
+        and ``intercept_visible_``; ``rbm_.history_`` holds one record of monitors per epoch.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during ``fit``, when ``X`` has string column names.
+
+    See Also
+    --------
+    sklearn.neural_network.BernoulliRBM : scikit-learn's RBM (PCD-1, plain SGD, NumPy).
+    DBNClassifier : a stack of RBMs fine-tuned for classification.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from dbn.datasets import load_digits
+    >>> from dbn.sklearn import RBMTransformer
+    >>> X, y = load_digits()
+    >>> model = make_pipeline(RBMTransformer(100, n_iter=5, random_state=0), LogisticRegression(max_iter=1000))
+    >>> model.fit(X, y).score(X, y) > 0.9
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "visible": [StrOptions({"bernoulli", "gaussian"})],
+        "hidden": [StrOptions({"bernoulli", "relu", "gaussian"})],
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "n_iter": [Interval(Integral, 1, None, closed="left")],
+        "k": [Interval(Integral, 1, None, closed="left")],
+        "persistent": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="left"), callable, None],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_components: int = 256,
+        *,
+        visible: str = "bernoulli",
+        hidden: str = "bernoulli",
+        learning_rate: float | None = None,
+        batch_size: int = 10,
+        n_iter: int = 10,
+        k: int = 1,
+        persistent: bool = False,
+        momentum: float | Any | None = None,
+        weight_decay: float = 0.0,
+        device: str | torch.device = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool | int = False,
+    ) -> None:
+        self.n_components = n_components
+        self.visible = visible
+        self.hidden = hidden
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.n_iter = n_iter
+        self.k = k
+        self.persistent = persistent
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = self.visible == "bernoulli"
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    @property
+    def _n_features_out(self) -> int:
+        """Number of output features, for ``get_feature_names_out``."""
+        return self.rbm_.n_hidden
+
+    def _train(self, X: np.ndarray, *, epochs: int, warm_start: bool) -> None:
+        self.rbm_.fit(
+            X,
+            epochs=epochs,
+            batch_size=self.batch_size,
+            lr=self.learning_rate,
+            k=self.k,
+            persistent=self.persistent,
+            momentum=hinton_momentum if self.momentum is None else self.momentum,
+            weight_decay=self.weight_decay,
+            progress=bool(self.verbose),
+            device=_device(self.device),
+            seed=_seed(self._random_state),
+            warm_start=warm_start,
+        )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: None = None) -> RBMTransformer:
+        """Train the RBM on ``X`` for ``n_iter`` epochs, from a fresh initialisation.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; in [0, 1] for ``visible="bernoulli"``.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : RBMTransformer
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If ``X`` is empty, not 2-D, holds NaN or infinity, or (Bernoulli visible units) values
+            outside [0, 1]; or if ``device`` names no torch device.
+        """
+        X = validate_data(self, X, **_ARRAY_OPTIONS)
+        _check_training_data(self, X)
+        self._random_state = check_random_state(self.random_state)
+        self.rbm_ = RBM(X.shape[1], self.n_components, visible=self.visible, hidden=self.hidden, dtype=_torch_dtype(X))
+        self._train(X, epochs=self.n_iter, warm_start=False)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X: Any, y: None = None) -> RBMTransformer:
+        """One pass of minibatch updates over ``X``, continuing from the current model.
+
+        The first call initialises the RBM from this chunk (visible biases from its mean, and
+        the standardisation of Gaussian visible units); later calls keep the parameters, the
+        momentum schedule's epoch count and the persistent chains. ``X`` is split into
+        minibatches of ``batch_size`` rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of training data; in [0, 1] for ``visible="bernoulli"``.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : RBMTransformer
+            The updated estimator.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`fit`, and if ``X`` has another number of features than the first chunk.
+        """
+        first_call = not hasattr(self, "rbm_")
+        X = validate_data(self, X, **_ARRAY_OPTIONS, reset=first_call)
+        _check_training_data(self, X)
+        if first_call:
+            self._random_state = check_random_state(self.random_state)
+            self.rbm_ = RBM(X.shape[1], self.n_components, visible=self.visible, hidden=self.hidden, dtype=_torch_dtype(X))
+        self._train(X, epochs=1, warm_start=not first_call)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Hidden-unit means :math:`E[h \\mid v]` for every row of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data; in [0, 1] for ``visible="bernoulli"``.
+
+        Returns
+        -------
+        H : ndarray of shape (n_samples, n_components)
+            The features, in the dtype of the training data.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, **_ARRAY_OPTIONS, reset=False)
+        return _to_numpy(self.rbm_.transform(X))
+
+    def inverse_transform(self, X: Any) -> np.ndarray:
+        """Visible means :math:`E[v \\mid h]` of hidden states, in the units of the data.
+
+        ``inverse_transform(transform(X))`` is the RBM's mean-field reconstruction of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Hidden states or means, e.g. the output of :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+            Probabilities for Bernoulli visible units, else the Gaussian means, in the dtype
+            of the training data.
+        """
+        check_is_fitted(self)
+        H = check_array(X, **_ARRAY_OPTIONS)
+        if H.shape[1] != self.rbm_.n_hidden:
+            raise ValueError(f"X has {H.shape[1]} features, but inverse_transform expects {self.rbm_.n_hidden} (n_components)")
+        with torch.no_grad():
+            return _to_numpy(self.rbm_.visible_probs(H))
+
+    @available_if(_bernoulli_visible)
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Log pseudo-likelihood of each row: :math:`\\sum_i \\log p(v_i \\mid v_{-i})`, in nats.
+
+        The sum runs over all ``n_features`` units and is computed exactly, so the result is
+        deterministic. Its scale is that of ``BernoulliRBM.score_samples``, which returns
+        ``n_features`` times the term of one randomly chosen unit, an unbiased estimate of this
+        sum; divide by ``n_features_in_`` for the per-unit value recorded as
+        ``pseudo_likelihood`` in ``rbm_.history_``. As in scikit-learn, grey levels ``v_i`` are
+        flipped to ``1 - v_i``. Only for ``visible="bernoulli"``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data in [0, 1].
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            Log pseudo-likelihoods (<= 0), in the dtype of the training data.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, **_ARRAY_OPTIONS, reset=False)
+        V = as_float_tensor(X, "X", dtype=self.rbm_.dtype, device=self.rbm_.device, unit_interval=True)
+        return _to_numpy(_pseudo_log_likelihood(self.rbm_, V))
+
+
+class _DeepBeliefNetEstimator(BaseEstimator):
+    """Parameters, pretraining and prediction shared by :class:`DBNClassifier` and :class:`DBNRegressor`."""
+
+    #: the ``task`` of :meth:`DeepBeliefNet.finetune`
+    _task: str
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "visible": [StrOptions({"bernoulli", "gaussian"})],
+        "hidden": [StrOptions({"bernoulli", "relu", "gaussian"})],
+        "pretrain_epochs": [Interval(Integral, 1, None, closed="left")],
+        "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+        "k": [Interval(Integral, 1, None, closed="left")],
+        "finetune_epochs": [Interval(Integral, 1, None, closed="left")],
+        "finetune_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+        "optimizer": [StrOptions({"sgd", "adam"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes: int | tuple[int, ...] = (256, 256),
+        *,
+        visible: str = "bernoulli",
+        hidden: str = "bernoulli",
+        pretrain_epochs: int = 10,
+        pretrain_learning_rate: float | None = None,
+        k: int = 1,
+        finetune_epochs: int = 50,
+        finetune_learning_rate: float | None = None,
+        optimizer: str = "sgd",
+        batch_size: int = 100,
+        weight_decay: float = 0.0,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int | None = 10,
+        device: str | torch.device = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool | int = False,
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.visible = visible
+        self.hidden = hidden
+        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_learning_rate = pretrain_learning_rate
+        self.k = k
+        self.finetune_epochs = finetune_epochs
+        self.finetune_learning_rate = finetune_learning_rate
+        self.optimizer = optimizer
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = self.visible == "bernoulli"
+        return tags
+
+    def _fit_network(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Pretrain a new network on ``X``, then fine-tune it on ``(X, y)``; keep it as ``dbn_``."""
+        _check_training_data(self, X)
+        sizes = [self.hidden_layer_sizes] if isinstance(self.hidden_layer_sizes, Integral) else list(self.hidden_layer_sizes)
+        random_state = check_random_state(self.random_state)
+        device = _device(self.device)
+        self.dbn_ = DeepBeliefNet(
+            [X.shape[1], *sizes],
+            visible=self.visible,
+            hidden=self.hidden,
+            epochs=self.pretrain_epochs,
+            lr=self.pretrain_learning_rate,
+            batch_size=self.batch_size,
+            k=self.k,
+            weight_decay=self.weight_decay,
+            dtype=_torch_dtype(X),
+        )
+        self.dbn_.pretrain(X, progress=bool(self.verbose), device=device, seed=_seed(random_state))
+        self.dbn_.finetune(
+            X,
+            y,
+            task=self._task,
+            epochs=self.finetune_epochs,
+            batch_size=self.batch_size,
+            lr=self.finetune_learning_rate,
+            optimizer=self.optimizer,
+            weight_decay=self.weight_decay,
+            validation_fraction=self.validation_fraction,
+            patience=self.n_iter_no_change,
+            device=device,
+            seed=_seed(random_state),
+            progress=bool(self.verbose),
+        )
+
+    def _validated(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        return validate_data(self, X, **_ARRAY_OPTIONS, reset=False)
+
+
+class DBNClassifier(ClassifierMixin, _DeepBeliefNetEstimator):
+    """Deep belief network classifier: greedy RBM pretraining, then fine-tuning with a softmax layer.
+
+    ``fit`` pretrains a stack of RBMs on ``X`` (:meth:`dbn.dbn.DeepBeliefNet.pretrain`), unrolls
+    it into a feed-forward network with one output per class, and trains the whole network by
+    backpropagation on the cross-entropy (:meth:`dbn.dbn.DeepBeliefNet.finetune`), keeping the
+    weights of the epoch with the lowest validation loss.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or array-like of int, default=(256, 256)
+        Size of each hidden layer, bottom first (one RBM per layer), each >= 1.
+    visible : {"bernoulli", "gaussian"}, default="bernoulli"
+        Unit type of the data layer: Bernoulli for ``X`` in [0, 1] (other values raise
+        ``ValueError``), Gaussian for any real data (standardised by the first RBM).
+    hidden : {"bernoulli", "relu", "gaussian"}, default="bernoulli"
+        Hidden unit type of every RBM; it sets the activation of the unrolled network (sigmoid,
+        ReLU or none).
+    pretrain_epochs : int, default=10
+        Epochs of contrastive divergence per RBM, >= 1.
+    pretrain_learning_rate : float > 0 or None, default=None
+        Learning rate of pretraining; None means 0.1 (0.01 for an RBM with a Gaussian layer).
+    k : int, default=1
+        Gibbs steps per pretraining update (CD-k), >= 1.
+    finetune_epochs : int, default=50
+        Maximum number of fine-tuning epochs, >= 1.
+    finetune_learning_rate : float > 0 or None, default=None
+        Learning rate of fine-tuning; None means 0.1 for SGD, 0.001 for Adam.
+    optimizer : {"sgd", "adam"}, default="sgd"
+        Fine-tuning optimiser: SGD with momentum 0.9, or Adam.
+    batch_size : int, default=100
+        Rows per minibatch in both phases, >= 1.
+    weight_decay : float >= 0, default=0.0
+        L2 penalty on the weights (not the biases) in both phases.
+    validation_fraction : float in [0, 1), default=0.1
+        Fraction of the training rows held out (stratified by class) to choose the fine-tuning
+        epoch whose weights are kept and to stop early; 0 fine-tunes on all rows for
+        ``finetune_epochs`` epochs. Every class then needs at least two rows.
+    n_iter_no_change : int or None, default=10
+        Stop fine-tuning after this many epochs without a lower validation loss; None runs every
+        epoch (the best epoch's weights are kept either way). Unused without validation rows.
+    device : str or torch.device, default="auto"
+        Where to train and predict: ``"auto"`` means CUDA when available, else the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds pretraining (initial weights, minibatch order, sampling) and fine-tuning (output
+        layer, validation split, minibatch order); an int gives reproducible models on a given
+        device.
+    verbose : bool or int, default=False
+        Show progress bars with the per-epoch monitors.
+
+    Attributes
+    ----------
+    dbn_ : dbn.dbn.DeepBeliefNet
+        The trained network (a ``torch.nn.Module`` on ``device``): ``dbn_.rbms`` the pretrained
+        RBMs, ``dbn_.mlp_`` the fine-tuned network, ``dbn_.pretrain_history_`` and
+        ``dbn_.finetune_history_`` the per-epoch records.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels, sorted; the columns of :meth:`predict_proba`.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during ``fit``, when ``X`` has string column names.
+
+    See Also
+    --------
+    DBNRegressor : the same network with a linear output, for continuous targets.
+    sklearn.neural_network.MLPClassifier : a feed-forward network from a random initialisation.
+
+    Examples
+    --------
+    >>> from dbn.datasets import load_digits
+    >>> from dbn.sklearn import DBNClassifier
+    >>> X, y = load_digits()
+    >>> clf = DBNClassifier((128, 128), pretrain_epochs=5, finetune_epochs=20, random_state=0).fit(X, y)
+    >>> clf.score(X, y) > 0.9
+    True
+    """
+
+    _task = "classify"
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any) -> DBNClassifier:
+        """Pretrain the RBMs on ``X``, then fine-tune the network to predict ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; in [0, 1] for ``visible="bernoulli"``.
+        y : array-like of shape (n_samples,)
+            Class labels of any type (numbers, strings, ...).
+
+        Returns
+        -------
+        self : DBNClassifier
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If ``X`` is empty, not 2-D or holds NaN or infinity, if ``X`` and ``y`` have different
+            numbers of rows, if ``y`` is continuous ("Unknown label type"), if ``X`` leaves [0, 1]
+            for Bernoulli visible units, if some class is too small for the stratified validation
+            split, or if ``device`` names no torch device.
+        """
+        X, y = validate_data(self, X, y, **_ARRAY_OPTIONS)
+        check_classification_targets(y)
+        self._fit_network(X, y)
+        self.classes_ = self.dbn_.classes_
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, the softmax of the network's outputs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data; in [0, 1] for ``visible="bernoulli"``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``, in the dtype of the training data.
+        """
+        X = self._validated(X)
+        return _to_numpy(self.dbn_.predict_proba(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data; in [0, 1] for ``visible="bernoulli"``.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Labels taken from ``classes_``.
+        """
+        X = self._validated(X)
+        return self.dbn_.predict(X)
+
+
+class DBNRegressor(RegressorMixin, _DeepBeliefNetEstimator):
+    """Deep belief network regressor: greedy RBM pretraining, then fine-tuning with a linear output.
+
+    ``fit`` pretrains a stack of RBMs on ``X`` (:meth:`dbn.dbn.DeepBeliefNet.pretrain`), unrolls
+    it into a feed-forward network with one linear output per target, and trains the whole
+    network by backpropagation on the mean squared error (:meth:`dbn.dbn.DeepBeliefNet.finetune`),
+    keeping the weights of the epoch with the lowest validation loss. The targets are
+    standardised for training (zero mean, unit variance per output, with
+    :class:`~sklearn.preprocessing.StandardScaler`) and predictions mapped back, so that the
+    default learning rates suit targets of any scale.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or array-like of int, default=(256, 256)
+        Size of each hidden layer, bottom first (one RBM per layer), each >= 1.
+    visible : {"bernoulli", "gaussian"}, default="bernoulli"
+        Unit type of the data layer: Bernoulli for ``X`` in [0, 1] (other values raise
+        ``ValueError``), Gaussian for any real data (standardised by the first RBM).
+    hidden : {"bernoulli", "relu", "gaussian"}, default="bernoulli"
+        Hidden unit type of every RBM; it sets the activation of the unrolled network (sigmoid,
+        ReLU or none).
+    pretrain_epochs : int, default=10
+        Epochs of contrastive divergence per RBM, >= 1.
+    pretrain_learning_rate : float > 0 or None, default=None
+        Learning rate of pretraining; None means 0.1 (0.01 for an RBM with a Gaussian layer).
+    k : int, default=1
+        Gibbs steps per pretraining update (CD-k), >= 1.
+    finetune_epochs : int, default=50
+        Maximum number of fine-tuning epochs, >= 1.
+    finetune_learning_rate : float > 0 or None, default=None
+        Learning rate of fine-tuning; None means 0.1 for SGD, 0.001 for Adam.
+    optimizer : {"sgd", "adam"}, default="sgd"
+        Fine-tuning optimiser: SGD with momentum 0.9, or Adam.
+    batch_size : int, default=100
+        Rows per minibatch in both phases, >= 1.
+    weight_decay : float >= 0, default=0.0
+        L2 penalty on the weights (not the biases) in both phases.
+    validation_fraction : float in [0, 1), default=0.1
+        Fraction of the training rows held out to choose the fine-tuning epoch whose weights are
+        kept and to stop early; 0 fine-tunes on all rows for ``finetune_epochs`` epochs.
+    n_iter_no_change : int or None, default=10
+        Stop fine-tuning after this many epochs without a lower validation loss; None runs every
+        epoch (the best epoch's weights are kept either way). Unused without validation rows.
+    device : str or torch.device, default="auto"
+        Where to train and predict: ``"auto"`` means CUDA when available, else the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds pretraining (initial weights, minibatch order, sampling) and fine-tuning (output
+        layer, validation split, minibatch order); an int gives reproducible models on a given
+        device.
+    verbose : bool or int, default=False
+        Show progress bars with the per-epoch monitors.
+
+    Attributes
+    ----------
+    dbn_ : dbn.dbn.DeepBeliefNet
+        The trained network (a ``torch.nn.Module`` on ``device``), predicting standardised
+        targets: ``dbn_.rbms`` the pretrained RBMs, ``dbn_.mlp_`` the fine-tuned network,
+        ``dbn_.pretrain_history_`` and ``dbn_.finetune_history_`` the per-epoch records.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during ``fit``, when ``X`` has string column names.
+
+    See Also
+    --------
+    DBNClassifier : the same network with a softmax output, for class labels.
+    sklearn.neural_network.MLPRegressor : a feed-forward network from a random initialisation.
+    """
+
+    _task = "regress"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any) -> DBNRegressor:
+        """Pretrain the RBMs on ``X``, then fine-tune the network to predict ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; in [0, 1] for ``visible="bernoulli"``.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Real-valued targets.
+
+        Returns
+        -------
+        self : DBNRegressor
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If ``X`` or ``y`` is empty or holds NaN or infinity, if they have different numbers
+            of rows, if ``X`` leaves [0, 1] for Bernoulli visible units, or if ``device`` names no
+            torch device.
+        """
+        X, y = validate_data(self, X, y, **_ARRAY_OPTIONS, multi_output=True, y_numeric=True)
+        self._target_scaler = StandardScaler().fit(y.reshape(y.shape[0], -1))
+        standardized = self._target_scaler.transform(y.reshape(y.shape[0], -1)).reshape(y.shape)
+        self._fit_network(X, standardized)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted targets.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data; in [0, 1] for ``visible="bernoulli"``.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The shape of the ``y`` given to ``fit``, in the dtype of the training data.
+        """
+        X = self._validated(X)
+        output = _to_numpy(self.dbn_.predict(X))
+        return self._target_scaler.inverse_transform(output.reshape(X.shape[0], -1)).reshape(output.shape).astype(output.dtype, copy=False)

@@ -1,0 +1,325 @@
+"""The scikit-learn estimators: the estimator checks, pipelines and searches, pickling, errors."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from dbn.sklearn import DBNClassifier, DBNRegressor, RBMTransformer
+
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """The models here are tiny: one thread avoids the cost of synchronising a thread pool on each op."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+SMALL_DBN = {"hidden_layer_sizes": (16,), "pretrain_epochs": 2, "finetune_epochs": 30, "batch_size": 20, "device": "cpu"}
+
+# The estimator checks, on small fast instances. The DBNClassifier instances fine-tune on all rows
+# (validation_fraction=0, as MLPClassifier's default): its stratified hold-out needs two rows per
+# class and as many held-out rows as classes, more than the checks' tiny data sets have.
+GAUSSIAN_INSTANCES = [
+    RBMTransformer(8, visible="gaussian", n_iter=3, batch_size=20, device="cpu"),
+    DBNClassifier(visible="gaussian", validation_fraction=0.0, **SMALL_DBN),
+    DBNRegressor(visible="gaussian", **SMALL_DBN),
+]
+BERNOULLI_INSTANCES = [
+    RBMTransformer(8, n_iter=3, batch_size=20, device="cpu"),
+    DBNClassifier(validation_fraction=0.0, **SMALL_DBN),
+    DBNRegressor(**SMALL_DBN),
+]
+
+# Checks whose data leave [0, 1]. Bernoulli visible units model probabilities and reject such data
+# with a ValueError by design; scikit-learn has no tag for a [0, 1] input range (the positive_only
+# tag these instances set only shifts the checks' data to X >= 0, leaving values above 1). Each of
+# these checks passes for the same estimator with visible="gaussian" (GAUSSIAN_INSTANCES), which
+# runs the same code with any real data.
+_OUT_OF_RANGE = (
+    "the check's X has values above 1, which visible='bernoulli' rejects with a ValueError by "
+    "design (no estimator tag declares a [0, 1] input range); the check passes with visible='gaussian'"
+)
+_RANGE_CHECKS = [
+    "check_estimators_overwrite_params",
+    "check_dont_overwrite_parameters",
+    "check_estimators_fit_returns_self",
+    "check_readonly_memmap_input",
+    "check_n_features_in_after_fitting",
+    "check_estimators_dtypes",
+    "check_pipeline_consistency",
+    "check_estimators_pickle",
+    "check_f_contiguous_array_estimator",
+    "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance",
+    "check_fit2d_1sample",
+    "check_fit2d_1feature",
+    "check_dict_unchanged",
+    "check_fit_idempotent",
+    "check_fit_check_is_fitted",
+    "check_n_features_in",
+    "check_fit2d_predict1d",
+]
+_RANGE_CHECKS_BY_KIND = {
+    RBMTransformer: ["check_transformer_data_not_an_array", "check_transformer_general", "check_transformer_preserve_dtypes"],
+    DBNClassifier: ["check_classifier_data_not_an_array", "check_classifiers_classes", "check_classifiers_train"],
+    DBNRegressor: [
+        "check_regressors_train",
+        "check_regressor_data_not_an_array",
+        "check_regressor_multioutput",
+        "check_regressors_no_decision_function",
+        "check_regressors_int",
+    ],
+}
+
+
+def _expected_failed_checks(estimator) -> dict[str, str]:
+    if estimator.visible != "bernoulli":
+        return {}
+    return {name: _OUT_OF_RANGE for name in _RANGE_CHECKS + _RANGE_CHECKS_BY_KIND[type(estimator)]}
+
+
+@parametrize_with_checks(GAUSSIAN_INSTANCES + BERNOULLI_INSTANCES, expected_failed_checks=_expected_failed_checks)
+def test_estimator_checks(estimator, check) -> None:
+    check(estimator)
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+@pytest.fixture(scope="module")
+def split(digits):
+    X, y = digits
+    return train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+
+
+@pytest.fixture(scope="module")
+def fitted(split):
+    """One fitted instance of each estimator, on the digits (pixels in [0, 1], float32)."""
+    X_train, _, y_train, _ = split
+    transformer = RBMTransformer(32, n_iter=3, batch_size=20, device="cpu", random_state=0).fit(X_train)
+    classifier = DBNClassifier((64,), pretrain_epochs=3, finetune_epochs=20, device="cpu", random_state=0).fit(X_train, y_train)
+    targets = np.column_stack([X_train.mean(1), X_train[:, :32].sum(1)])
+    regressor = DBNRegressor((32,), pretrain_epochs=3, finetune_epochs=30, device="cpu", random_state=0).fit(X_train, targets)
+    return transformer, classifier, regressor
+
+
+# ------------------------------------------------------------------------------------- RBMTransformer
+
+
+def test_pipeline_grid_search_on_digits(split) -> None:
+    X_train, X_test, y_train, y_test = split
+    pipeline = Pipeline([
+        ("rbm", RBMTransformer(n_iter=5, batch_size=20, device="cpu", random_state=0)),
+        ("logistic", LogisticRegression(C=100.0, max_iter=500)),
+    ])
+    search = GridSearchCV(pipeline, {"rbm__n_components": [8, 64]}, cv=2).fit(X_train, y_train)
+    assert search.best_params_ == {"rbm__n_components": 64}
+    assert search.score(X_test, y_test) > 0.9
+
+
+def test_transform_is_the_hidden_means_and_inverse_transform_reconstructs(fitted, split) -> None:
+    transformer = fitted[0]
+    X = split[1][:50]
+    H = transformer.transform(X)
+    assert H.shape == (50, 32) and H.dtype == np.float32
+    assert np.allclose(H, transformer.rbm_.hidden_probs(X).detach().numpy())
+    reconstruction = transformer.inverse_transform(H)
+    assert reconstruction.shape == X.shape
+    assert np.allclose(reconstruction, transformer.rbm_.reconstruct(X).numpy(), atol=1e-6)
+    names = transformer.get_feature_names_out()
+    assert names[0] == "rbmtransformer0" and len(names) == 32
+
+
+def test_float64_data_gives_a_float64_model() -> None:
+    X = np.random.default_rng(0).random((40, 5))
+    transformer = RBMTransformer(4, n_iter=1, device="cpu", random_state=0).fit(X)
+    assert transformer.rbm_.dtype == torch.float64
+    assert transformer.transform(X).dtype == np.float64
+
+
+def test_score_samples_is_the_exact_pseudo_likelihood(fitted, split) -> None:
+    transformer = fitted[0]
+    X = split[1][:20]
+    rbm = transformer.rbm_
+    V = torch.as_tensor(X)
+    expected = torch.zeros(len(X), dtype=torch.float64)
+    with torch.no_grad():
+        for unit in range(X.shape[1]):
+            flipped = V.clone()
+            flipped[:, unit] = 1 - flipped[:, unit]
+            expected += torch.nn.functional.logsigmoid(rbm.free_energy(flipped) - rbm.free_energy(V)).double()
+    scores = transformer.score_samples(X)
+    assert scores.shape == (20,) and np.all(scores <= 0)
+    np.testing.assert_allclose(scores, expected.numpy(), rtol=1e-4)
+    # deterministic and row-wise: a subset or a permutation scores the same rows the same
+    np.testing.assert_array_equal(transformer.score_samples(X[::-1]), scores[::-1])
+    np.testing.assert_allclose(transformer.score_samples(X[:3]), scores[:3], rtol=1e-5)  # float32 rounding
+
+
+def test_score_samples_exists_only_for_bernoulli_visible_units() -> None:
+    assert hasattr(RBMTransformer(), "score_samples")
+    assert not hasattr(RBMTransformer(visible="gaussian"), "score_samples")
+
+
+def test_partial_fit_once_equals_one_epoch_of_fit(split) -> None:
+    X = split[0]
+    one_call = RBMTransformer(16, batch_size=20, device="cpu", random_state=3).partial_fit(X)
+    one_epoch = RBMTransformer(16, n_iter=1, batch_size=20, device="cpu", random_state=3).fit(X)
+    assert len(one_call.rbm_.history_) == 1
+    torch.testing.assert_close(one_call.rbm_.weight, one_epoch.rbm_.weight)
+
+
+def test_partial_fit_over_chunks_approaches_fit(split) -> None:
+    X_train, X_test = split[0], split[1]
+    options = {"n_components": 32, "batch_size": 20, "device": "cpu"}
+    full = RBMTransformer(n_iter=5, random_state=0, **options).fit(X_train)
+    chunked = RBMTransformer(random_state=0, **options)
+    chunked.partial_fit(X_train[:20])
+    start = chunked.score_samples(X_test).mean()
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        for chunk in np.array_split(X_train[rng.permutation(len(X_train))], 6):
+            chunked.partial_fit(chunk)
+    target, reached = full.score_samples(X_test).mean(), chunked.score_samples(X_test).mean()
+    assert (reached - start) > 0.8 * (target - start) > 0  # at least 80% of fit's improvement
+    with pytest.raises(ValueError, match="features"):
+        chunked.partial_fit(X_train[:10, :10])
+
+
+def test_persistent_chains_and_a_momentum_function(split) -> None:
+    X = split[0][:200]
+    transformer = RBMTransformer(8, n_iter=2, persistent=True, momentum=lambda epoch: 0.5, device=torch.device("cpu"), random_state=0)
+    transformer.fit(X).partial_fit(X)
+    assert transformer.rbm_.persistent_chains_.shape == (10, 64)
+    assert [record["momentum"] for record in transformer.rbm_.history_] == [0.5] * 3
+
+
+def test_gaussian_visible_units_accept_any_real_data() -> None:
+    X = np.random.default_rng(0).normal(5.0, 3.0, size=(100, 6)).astype(np.float32)
+    transformer = RBMTransformer(4, visible="gaussian", n_iter=2, device="cpu", random_state=0).fit(X)
+    assert transformer.transform(X).shape == (100, 4)
+    assert transformer.inverse_transform(transformer.transform(X)).mean() == pytest.approx(5.0, abs=1.0)
+
+
+# ------------------------------------------------------------------------------------- DBN estimators
+
+
+def test_classifier_on_digits(fitted, split) -> None:
+    classifier = fitted[1]
+    X_test, y_test = split[1], split[3]
+    np.testing.assert_array_equal(classifier.classes_, np.arange(10))
+    assert classifier.score(X_test, y_test) > 0.9
+    proba = classifier.predict_proba(X_test)
+    assert proba.dtype == np.float32 and proba.shape == (len(X_test), 10)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(classifier.predict(X_test), classifier.classes_[proba.argmax(1)])
+
+
+def test_classifier_with_string_labels(split) -> None:
+    X_train, X_test, y_train, y_test = split
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    classifier = DBNClassifier((32,), pretrain_epochs=2, finetune_epochs=15, device="cpu", random_state=0)
+    classifier.fit(X_train, names[y_train])
+    np.testing.assert_array_equal(classifier.classes_, np.sort(names))
+    predicted = classifier.predict(X_test)
+    assert predicted.dtype.kind == "U" and set(predicted) <= set(names)
+    assert classifier.score(X_test, names[y_test]) > 0.85
+
+
+def test_regressor_single_and_multi_output(fitted, split) -> None:
+    regressor = fitted[2]
+    X_test = split[1]
+    targets = np.column_stack([X_test.mean(1), X_test[:, :32].sum(1)])
+    predicted = regressor.predict(X_test)
+    assert predicted.shape == targets.shape and predicted.dtype == np.float32
+    assert regressor.score(X_test, targets) > 0.8
+    single = DBNRegressor((16,), pretrain_epochs=2, finetune_epochs=20, device="cpu", random_state=0)
+    single.fit(split[0], 1000.0 * split[0].mean(1))  # the targets' scale does not matter
+    assert single.predict(X_test).shape == (len(X_test),)
+    assert single.score(X_test, 1000.0 * X_test.mean(1)) > 0.8
+
+
+def test_same_random_state_gives_the_same_model(split) -> None:
+    X, y = split[0][:300], split[2][:300]
+    first = DBNClassifier((8,), pretrain_epochs=1, finetune_epochs=3, device="cpu", random_state=7).fit(X, y)
+    second = clone(first).fit(X, y)
+    np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
+    other = clone(first).set_params(random_state=8).fit(X, y)
+    assert not np.array_equal(first.predict_proba(X), other.predict_proba(X))
+
+
+def test_pickle_round_trips_give_identical_predictions(fitted, split) -> None:
+    X = split[1]
+    transformer, classifier, regressor = (pickle.loads(pickle.dumps(estimator)) for estimator in fitted)
+    np.testing.assert_array_equal(transformer.transform(X), fitted[0].transform(X))
+    np.testing.assert_array_equal(transformer.score_samples(X), fitted[0].score_samples(X))
+    np.testing.assert_array_equal(classifier.predict_proba(X), fitted[1].predict_proba(X))
+    np.testing.assert_array_equal(classifier.predict(X), fitted[1].predict(X))
+    np.testing.assert_array_equal(regressor.predict(X), fitted[2].predict(X))
+
+
+# ------------------------------------------------------------------------------------------- errors
+
+
+def test_bernoulli_visible_units_reject_data_outside_the_unit_interval(fitted) -> None:
+    X = np.random.default_rng(0).random((20, 64))
+    for estimator in (RBMTransformer(4, device="cpu"), DBNClassifier((4,), device="cpu")):
+        with pytest.raises(ValueError, match="Negative values in data"):
+            estimator.fit(X - 0.5, np.arange(20) % 2)
+        with pytest.raises(ValueError, match=r"\[0, 1\]"):
+            estimator.fit(X + 0.5, np.arange(20) % 2)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        fitted[0].transform(X * 2)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        fitted[0].score_samples(X * 2)
+
+
+def test_documented_errors(fitted) -> None:
+    X = np.random.default_rng(0).random((20, 64))
+    with pytest.raises(NotFittedError):
+        RBMTransformer().transform(X)
+    with pytest.raises(NotFittedError):
+        DBNClassifier().predict(X)
+    with pytest.raises(ValueError, match="X has 5 features, but RBMTransformer is expecting 64"):
+        fitted[0].transform(X[:, :5])
+    with pytest.raises(ValueError, match="expects 32"):
+        fitted[0].inverse_transform(X[:, :5])
+    with pytest.raises(ValueError, match="X has 5 features, but DBNClassifier is expecting 64"):
+        fitted[1].predict(X[:, :5])
+    with pytest.raises(InvalidParameterError, match="n_components"):
+        RBMTransformer(0).fit(X)
+    with pytest.raises(InvalidParameterError, match="momentum"):
+        RBMTransformer(momentum=1.5).fit(X)
+    with pytest.raises(InvalidParameterError, match="optimizer"):
+        DBNClassifier(optimizer="lbfgs").fit(X, np.arange(20) % 2)
+    with pytest.raises(ValueError, match="device"):
+        RBMTransformer(4, device="abacus").fit(X)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        DBNClassifier((4,), device="cpu").fit(X, np.linspace(0, 1, 20))
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        DBNRegressor((4,), device="cpu").fit(X, np.full(20, np.nan))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_device(split) -> None:
+    X_train, X_test, y_train, _ = split
+    transformer = RBMTransformer(16, n_iter=2, device="cuda", random_state=0).fit(X_train)
+    assert transformer.rbm_.device.type == "cuda"
+    assert isinstance(transformer.transform(X_test), np.ndarray)
+    classifier = DBNClassifier((16,), pretrain_epochs=1, finetune_epochs=2, device="auto", random_state=0).fit(X_train, y_train)
+    assert classifier.dbn_.device.type == "cuda"
+    assert classifier.predict(X_test).shape == (len(X_test),)
