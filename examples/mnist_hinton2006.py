@@ -11,7 +11,7 @@ the same loop and budget).
 
 Usage::
 
-    python examples/mnist_hinton2006.py                # digits, small budget (about a minute)
+    python examples/mnist_hinton2006.py                # digits: 20 + 100 epochs (about 40 s of CPU)
     python examples/mnist_hinton2006.py --data mnist   # the paper's settings (hours on 2 CPU cores)
 
 MNIST files are read from ``--path``, ``$DBN_DATA/mnist`` or ``data/mnist``.
@@ -31,7 +31,7 @@ from dbn.training import train_network
 HIDDEN = [500, 500, 2000]
 PRETRAIN = {"batch_size": 100, "lr": 0.1, "weight_decay": 2e-4}
 FINETUNE = {"batch_size": 100, "lr": 0.1, "momentum": 0.9}
-EPOCHS = {"mnist": (50, 30), "digits": (10, 30)}  # (pretraining epochs per RBM, fine-tuning epochs)
+EPOCHS = {"mnist": (50, 30), "digits": (20, 100)}  # (pretraining epochs per RBM, fine-tuning epochs)
 PAPER_ERROR, PAPER_ERROR_NO_PRETRAINING = 1.2, 1.6
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
