@@ -8,10 +8,19 @@ Map of the package:
 - :mod:`dbn.likelihood` — exact and AIS estimates of the partition function;
 - :mod:`dbn.batches` — minibatches from arrays, tensors and iterables;
 - :mod:`dbn.validation` — input checks with errors that name the argument;
-- :mod:`dbn.datasets` — scikit-learn's digits (the default data) and MNIST from IDX files.
+- :mod:`dbn.serialization` — atomic, versioned checkpoints;
+- :mod:`dbn.dbn` — :class:`DeepBeliefNet`: greedy pretraining, unrolling, fine-tuning, sampling;
+- :mod:`dbn.training` — the one supervised training loop (fine-tuning and comparisons);
+- :mod:`dbn.init` — initialisation schemes (``init_``, ``SCHEMES``) and activations;
+- :mod:`dbn.diagnostics` — per-layer activation/gradient statistics, symmetry score, histograms;
+- :mod:`dbn.compare` — every scheme on the same network, batched over seeds and schemes;
+- :mod:`dbn.sklearn` — scikit-learn estimators ``RBMTransformer``, ``DBNClassifier``, ``DBNRegressor``;
+- :mod:`dbn.datasets` — scikit-learn's digits (the default data) and MNIST from IDX files;
+- :mod:`dbn.cli` — ``python -m dbn`` (``rbm``, ``compare``).
 """
 
+from dbn.dbn import DeepBeliefNet
 from dbn.rbm import RBM, hinton_momentum
 
-__all__ = ["RBM", "hinton_momentum"]
+__all__ = ["RBM", "DeepBeliefNet", "hinton_momentum"]
 __version__ = "0.1.0"

@@ -3,11 +3,14 @@
 ``rbm``
     Train an RBM on a data set (digits by default), print its monitors epoch by epoch, and its
     log-likelihood on held-out data (AIS), then save it.
+``compare``
+    Compare weight-initialisation schemes on one MLP (:mod:`dbn.compare`).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +20,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from dbn import RBM
+from dbn.compare import add_compare_parser
 from dbn.datasets import load
 
 
@@ -69,9 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     rbm.add_argument("--out", default="results", help="directory for the saved model ('' to skip)")
     rbm.add_argument("--quiet", action="store_true", help="no progress bar")
     rbm.set_defaults(handler=run_rbm)
+    add_compare_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv[1:]
     args.handler(args)
