@@ -284,7 +284,6 @@ class DeepBeliefNet(nn.Module):
             ``self``; each RBM's ``history_`` holds its epochs.
         """
         n_rbms = len(self.rbms)
-        self._check_options(rbm_options, n_rbms)
         options = {**self.rbm_options, **rbm_options}
         if epochs is not None:
             options["epochs"] = epochs
