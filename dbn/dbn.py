@@ -41,8 +41,8 @@ from torch import Tensor, nn
 
 from dbn.rbm import RBM
 from dbn.serialization import load_checkpoint, save_checkpoint
-from dbn.training import resolve_device, train_network
-from dbn.validation import as_float_tensor, check_positive
+from dbn.training import train_network
+from dbn.validation import as_float_tensor, check_positive, resolve_device
 
 __all__ = ["DeepBeliefNet"]
 
@@ -303,7 +303,8 @@ class DeepBeliefNet(nn.Module):
         for index, rbm in enumerate(self.rbms):
             if index >= first:
                 layer_options = {name: value[index] if isinstance(value, (list, tuple)) else value for name, value in options.items()}
-                rbm.fit(H, X_val=H_val, progress=progress, callbacks=callbacks, device=device, seed=seeds[0][index], **layer_options)
+                rbm.fit(H, X_val=H_val, progress=progress, description=f"layer {index + 1}/{n_rbms}: RBM {rbm.n_visible}-{rbm.n_hidden}",
+                        callbacks=callbacks, device=device, seed=seeds[0][index], **layer_options)
                 self.n_trained.fill_(index + 1)
                 if checkpoint is not None:
                     self.save(checkpoint)

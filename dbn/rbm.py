@@ -36,7 +36,7 @@ from dbn.batches import make_source
 from dbn.likelihood import ais_log_partition, exact_log_partition
 from dbn.serialization import load_checkpoint, save_checkpoint
 from dbn.units import Units, get_units
-from dbn.validation import as_float_tensor, check_positive
+from dbn.validation import as_float_tensor, check_positive, resolve_device
 
 __all__ = ["RBM", "hinton_momentum"]
 
@@ -53,14 +53,6 @@ _PROBABILITY_CLIP = 1e-3
 def hinton_momentum(epoch: int) -> float:
     """Momentum 0.5 for the first five epochs, then 0.9 (Hinton 2010, sec. 9; Hinton & Salakhutdinov 2006)."""
     return 0.5 if epoch < 5 else 0.9
-
-
-def _resolve_device(device: torch.device | str | None, fallback: torch.device) -> torch.device:
-    if device is None:
-        return fallback
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 class RBM(nn.Module):
@@ -355,6 +347,7 @@ class RBM(nn.Module):
         X_val: Tensor | np.ndarray | None = None,
         monitor_size: int = 1024,
         progress: bool = True,
+        description: str | None = None,
         callbacks: Sequence[Callback] | None = None,
         device: torch.device | str | None = None,
         seed: int | None = None,
@@ -403,6 +396,8 @@ class RBM(nn.Module):
             Rows of training data (a fixed random subset) on which the monitors are computed.
         progress : bool
             Show a tqdm bar over epochs with the latest monitors.
+        description : str, optional
+            Label of the bar (default ``"RBM <n_visible>-<n_hidden>"``).
         callbacks : sequence of callables
             ``callback(rbm, record)`` after each epoch; a return value of True stops training.
         device : str or torch.device, optional
@@ -435,7 +430,7 @@ class RBM(nn.Module):
             check_positive(momentum, "momentum", allow_zero=True)
             momentum = (lambda value: lambda epoch: value)(float(momentum))
 
-        device = _resolve_device(device, self.device)
+        device = resolve_device(device, self.device)
         self.to(device)
         if seed is None:
             seed = int(torch.randint(2**62, (1,)).item())
@@ -478,7 +473,7 @@ class RBM(nn.Module):
             sparsity = (torch.full((self.n_hidden,), sparsity_target, device=device, dtype=self.weight.dtype), sparsity_target, sparsity_cost)
 
         first_epoch = len(self.history_)
-        bar = tqdm(range(epochs), desc=f"RBM {self.n_visible}-{self.n_hidden}", disable=not progress, leave=False)
+        bar = tqdm(range(epochs), desc=description or f"RBM {self.n_visible}-{self.n_hidden}", disable=not progress, leave=False)
         for epoch in bar:
             schedule_momentum = momentum(first_epoch + epoch)
             for group in opt.param_groups:

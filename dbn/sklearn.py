@@ -37,7 +37,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import Tags, check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
@@ -46,8 +46,7 @@ from torch import Tensor
 
 from dbn.dbn import DeepBeliefNet
 from dbn.rbm import RBM, hinton_momentum
-from dbn.training import resolve_device
-from dbn.validation import as_float_tensor
+from dbn.validation import as_float_tensor, resolve_device
 
 __all__ = ["RBMTransformer", "DBNClassifier", "DBNRegressor"]
 
@@ -116,7 +115,7 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     A drop-in replacement for :class:`sklearn.neural_network.BernoulliRBM` (the same
     ``n_components``, ``learning_rate``, ``batch_size``, ``n_iter``, ``random_state``, ``verbose``,
-    the same pseudo-likelihood in ``score_samples``), trained by :meth:`dbn.rbm.RBM.fit`: CD-k or
+    the pseudo-likelihood on the same scale in ``score_samples``), trained by :meth:`dbn.rbm.RBM.fit`: CD-k or
     persistent CD with momentum and weight decay, Bernoulli or Gaussian visible units, on the CPU
     or a GPU.
 
@@ -234,7 +233,7 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.random_state = random_state
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = self.visible == "bernoulli"
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
@@ -454,7 +453,7 @@ class _DeepBeliefNetEstimator(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = self.visible == "bernoulli"
         return tags
@@ -712,7 +711,7 @@ class DBNRegressor(RegressorMixin, _DeepBeliefNetEstimator):
 
     _task = "regress"
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags

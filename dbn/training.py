@@ -34,9 +34,9 @@ from sklearn.model_selection import train_test_split
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from dbn.validation import as_float_tensor, check_positive
+from dbn.validation import as_float_tensor, check_positive, resolve_device
 
-__all__ = ["LOSSES", "train_network", "evaluate", "resolve_device"]
+__all__ = ["LOSSES", "train_network", "evaluate"]
 
 #: a loss: (model outputs, targets) -> scalar mean over rows
 LossFunction = Callable[[Tensor, Tensor], Tensor]
@@ -58,15 +58,6 @@ LOSSES: dict[str, LossFunction] = {
     "binary_cross_entropy": _binary_cross_entropy,
     "squared_error": _squared_error,
 }
-
-
-def resolve_device(device: torch.device | str | None, fallback: torch.device) -> torch.device:
-    """``None`` gives ``fallback``; ``"auto"`` gives CUDA when available, else the CPU."""
-    if device is None:
-        return fallback
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _module_device(model: nn.Module) -> torch.device:

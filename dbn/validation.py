@@ -10,7 +10,16 @@ import torch
 from sklearn.utils import check_array
 from torch import Tensor
 
-__all__ = ["as_float_tensor", "check_positive", "check_batch", "is_array_like"]
+__all__ = ["as_float_tensor", "check_positive", "check_batch", "is_array_like", "resolve_device"]
+
+
+def resolve_device(device: torch.device | str | None, fallback: torch.device) -> torch.device:
+    """``None`` gives ``fallback``; ``"auto"`` gives CUDA when available, else the CPU."""
+    if device is None:
+        return fallback
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
 
 
 def is_array_like(X: Any) -> bool:
@@ -105,6 +114,8 @@ def as_float_tensor(
         if array.shape[0] == 0:
             raise ValueError(f"{name} is empty: expected at least one sample, got shape {array.shape}")
         array = check_array(array, dtype=[np.float32, np.float64], input_name=name, ensure_all_finite=False)
+        if not array.flags.writeable:  # torch cannot wrap read-only memory (e.g. a memory map)
+            array = array.copy()
         tensor = torch.as_tensor(array).to(device=device, dtype=dtype)
     check_batch(tensor, name, n_features=n_features, unit_interval=unit_interval)
     return tensor

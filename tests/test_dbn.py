@@ -10,14 +10,6 @@ from dbn.dbn import DeepBeliefNet
 from dbn.rbm import RBM
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These small models train several times faster on one thread than on a busy thread pool."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def digits():

@@ -17,17 +17,6 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from dbn.sklearn import DBNClassifier, DBNRegressor, RBMTransformer
 
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The models here are tiny: one thread avoids the cost of synchronising a thread pool on each op."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 SMALL_DBN = {"hidden_layer_sizes": (16,), "pretrain_epochs": 2, "finetune_epochs": 30, "batch_size": 20, "device": "cpu"}
 
 # The estimator checks, on small fast instances. The DBNClassifier instances fine-tune on all rows

@@ -8,14 +8,6 @@ from torch import nn
 from dbn.training import LOSSES, _split, evaluate, train_network
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These small models train several times faster on one thread than on a busy thread pool."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def blobs(n=300, seed=0):
     """Three well separated Gaussian blobs in 5 dimensions."""
