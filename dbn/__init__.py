@@ -21,6 +21,7 @@ Map of the package:
 
 from dbn.dbn import DeepBeliefNet
 from dbn.rbm import RBM, hinton_momentum
+from dbn.sklearn import DBNClassifier, DBNRegressor, RBMTransformer
 
-__all__ = ["RBM", "DeepBeliefNet", "hinton_momentum"]
+__all__ = ["RBM", "DeepBeliefNet", "hinton_momentum", "RBMTransformer", "DBNClassifier", "DBNRegressor"]
 __version__ = "0.1.0"

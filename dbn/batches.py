@@ -79,23 +79,27 @@ class BatchSource:
             chunks, check = self.data.split(chunk_size), False
         else:
             chunks, check = (self.to_tensor(batch) for batch in self.data), True
-        total = torch.zeros(n_features, dtype=torch.float64, device=self.device)
-        total_sq = torch.zeros_like(total)
-        count, kept, n_kept = 0, [], 0
+        count = 0
+        mean = torch.zeros(n_features, dtype=torch.float64, device=self.device)
+        squares = torch.zeros_like(mean)  # sum of squared deviations from the mean
+        kept, n_kept = [], 0
         for index, v in enumerate(chunks):
             if check:
                 check_batch(v, f"X (batch {index})", n_features=n_features, unit_interval=unit_interval)
-            wide = v.double()
-            total += wide.sum(0)
-            total_sq += (wide * wide).sum(0)
-            count += v.shape[0]
+            # merge this chunk's moments into the running ones (Chan, Golub & LeVeque 1979)
+            chunk_var, chunk_mean = torch.var_mean(v, dim=0, correction=0)
+            n = v.shape[0]
+            delta = chunk_mean.double() - mean
+            total = count + n
+            mean += delta * (n / total)
+            squares += chunk_var.double() * n + delta**2 * (count * n / total)
+            count = total
             if n_kept < sample_size:
                 kept.append(v[: sample_size - n_kept])
                 n_kept += kept[-1].shape[0]
         if count == 0:
             raise ValueError("X is empty: the iterable of batches yielded no batch")
-        mean = total / count
-        std = (total_sq / count - mean**2).clamp_min(0).sqrt()
+        std = (squares / count).sqrt()
         if isinstance(self.data, Tensor):
             picked = torch.randperm(count, generator=self.generator, device=self.data.device)[:sample_size]
             sample = self.data.index_select(0, picked)

@@ -56,8 +56,8 @@ def check_positive(value: Any, name: str, *, integer: bool = False, allow_zero: 
 def check_batch(v: Tensor, name: str, *, n_features: int | None, unit_interval: bool) -> None:
     """Check a 2-D floating tensor: width, finiteness and, for binary units, the range [0, 1].
 
-    One reduction per property; meant for whole arrays before training and for each batch of an
-    iterable once, during the statistics pass that precedes training.
+    One reduction (the extremes) serves all value checks; meant for whole arrays before training
+    and for each batch of an iterable once, during the statistics pass that precedes training.
     """
     if v.ndim != 2:
         raise ValueError(f"{name} must be 2-dimensional (n_samples, n_features), got shape {tuple(v.shape)}")
@@ -65,10 +65,10 @@ def check_batch(v: Tensor, name: str, *, n_features: int | None, unit_interval: 
         raise ValueError(f"{name} is empty: expected at least one sample, got shape {tuple(v.shape)}")
     if n_features is not None and v.shape[1] != n_features:
         raise ValueError(f"{name} has {v.shape[1]} features, but the model expects {n_features}")
-    if not bool(torch.isfinite(v).all()):
+    low, high = (float(bound) for bound in torch.aminmax(v))  # NaN and inf show in the extremes
+    if not (np.isfinite(low) and np.isfinite(high)):
         raise ValueError(f"{name} contains NaN or infinity")
     if unit_interval:
-        low, high = torch.aminmax(v)
         if low < 0 or high > 1:
             raise ValueError(
                 f"{name} must lie in [0, 1] for Bernoulli visible units, got values in "
@@ -113,7 +113,7 @@ def as_float_tensor(
             )
         if array.shape[0] == 0:
             raise ValueError(f"{name} is empty: expected at least one sample, got shape {array.shape}")
-        array = check_array(array, dtype=[np.float32, np.float64], input_name=name, ensure_all_finite=False)
+        array = check_array(array, dtype=[np.float32, np.float64], order="C", input_name=name, ensure_all_finite=False)
         if not array.flags.writeable:  # torch cannot wrap read-only memory (e.g. a memory map)
             array = array.copy()
         tensor = torch.as_tensor(array).to(device=device, dtype=dtype)

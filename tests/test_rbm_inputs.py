@@ -115,3 +115,12 @@ def test_unknown_likelihood_method(trained):
 def test_gibbs_steps_must_be_positive(trained):
     with pytest.raises(ValueError, match="steps must be > 0"):
         trained.gibbs(torch.rand(2, 64), steps=0)
+
+
+def test_reversed_and_read_only_arrays_are_accepted(trained, digits):
+    X, _ = digits
+    reversed_rows = X[::-1]
+    read_only = X.copy()
+    read_only.setflags(write=False)
+    np.testing.assert_allclose(trained.transform(reversed_rows), trained.transform(X)[::-1], atol=1e-6)
+    np.testing.assert_array_equal(trained.transform(read_only), trained.transform(X))
