@@ -28,7 +28,7 @@ from dbn.training import train_network
 HIDDEN = [256, 256]
 PRETRAIN = {"epochs": 20, "batch_size": 100, "lr": 0.1}
 FINETUNE = {"epochs": 50, "batch_size": 100, "optimizer": "sgd", "momentum": 0.9, "validation_fraction": 0.1, "patience": 10}
-LEARNING_RATES = [0.03, 0.1, 0.3, 1.0]
+LEARNING_RATES = [0.03, 0.1, 0.3, 1.0, 3.0]
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--data", default="digits", choices=["digits", "mnist"])
