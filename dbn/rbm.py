@@ -15,7 +15,8 @@ Training therefore minimises the surrogate
 
 .. math::  L = \overline{F(v_{data})} - \overline{F(\mathrm{sg}(v_{model}))}
 
-with a ``torch.optim`` optimiser; momentum, weight decay and schedules come from torch.
+with a ``torch.optim`` optimiser (the surrogate and its gradient: :mod:`dbn.cd`); momentum,
+weight decay and schedules come from torch.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from tqdm.auto import tqdm
 
 from dbn import monitors
 from dbn.batches import make_source
+from dbn.cd import free_energy_difference
 from dbn.likelihood import ais_log_partition, exact_log_partition
 from dbn.serialization import load_checkpoint, save_checkpoint
 from dbn.units import Units, get_units
@@ -303,29 +305,35 @@ class RBM(nn.Module):
     ) -> tuple[Tensor, Tensor | None]:
         """Surrogate loss of one CD-k (or PCD-k) step and the new persistent chain state.
 
-        The positive hidden input is computed once under autograd and its detached value seeds the
-        chain; the chain runs without autograd; only the negative free energy is differentiated
-        again. A CD-1 step thus costs five matrix products: three forward, two for the gradient.
+        The chain runs without autograd, starting from the positive pre-activation (CD) or the
+        persistent chains (PCD); the loss is :func:`dbn.cd.free_energy_difference` of its two
+        ends, whose backward pass reuses the hidden means already computed. A CD-1 step thus costs
+        five matrix products: three forward, two for the weight gradient.
         """
-        x_data = self._hidden_input(v_data)
         with torch.no_grad():
-            start = x_data.detach() if chains is None else self._hidden_input(chains)
-            p_data = self.hidden.mean(x_data.detach())
-            h = self.hidden.sample(start, generator, mean=p_data if chains is None else None)
+            x_data = self._hidden_input(v_data)
+            p_data = self.hidden.mean(x_data)
+            if chains is None:
+                h = self.hidden.sample(x_data, generator, mean=p_data)
+            else:
+                h = self.hidden.sample(self._hidden_input(chains), generator)
             for step in range(k):
                 z = self._visible_input(h)
                 if step == k - 1 and chains is None and not sample_visible:
                     v_model = self.visible.mean(z)
                 else:
                     v_model = self.visible.sample(z, generator)
+                x_model = self._hidden_input(v_model)
                 if step < k - 1:
-                    h = self.hidden.sample(self._hidden_input(v_model), generator)
-        loss = self._free_energy(v_data, x_data).mean() - self._free_energy(v_model).mean()
-        if sparsity is not None:
-            running, target, cost = sparsity
-            running.mul_(0.9).add_(p_data.mean(0), alpha=0.1)
-            # d/dx of the cross-entropy between target and running activity is (q - p) (Hinton 2010, sec. 11)
-            loss = loss + cost * ((running - target) * x_data).sum(1).mean()
+                    h = self.hidden.sample(x_model, generator)
+            p_model = self.hidden.mean(x_model)
+            offset = None
+            if sparsity is not None:
+                running, target, cost = sparsity
+                running.mul_(0.9).add_(p_data.mean(0), alpha=0.1)
+                # d/dx of the cross-entropy between target and running activity is (q - p) (Hinton 2010, sec. 11)
+                offset = cost * (running - target)
+        loss = free_energy_difference(self, v_data, x_data, p_data, v_model, x_model, p_model, offset)
         return loss, (v_model if chains is not None else None)
 
     def fit(

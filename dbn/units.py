@@ -67,7 +67,9 @@ class BernoulliUnits(Units):
     def sample(self, z: Tensor, generator: torch.Generator | None = None, mean: Tensor | None = None) -> Tensor:
         p = self.mean(z) if mean is None else mean
         u = torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype)
-        return torch.lt(u, p, out=torch.empty(p.shape, dtype=torch.bool, device=p.device)).to(p.dtype)
+        # 1 where u < p: ceil(p - u) is 1 there and 0 (or -0, hence abs) elsewhere; in place, in
+        # the floating dtype, with no boolean intermediate
+        return torch.sub(p, u, out=u).ceil_().abs_()
 
     def log_partition(self, z: Tensor) -> Tensor:
         return F.softplus(z)

@@ -143,3 +143,15 @@ def test_pcd_raises_exact_log_likelihood():
     after = rbm.log_likelihood(data)
     assert after > before + 1.0
     assert rbm.persistent_chains_.shape == (50, 8)
+
+
+def test_bernoulli_samples_are_zero_one_with_the_right_mean():
+    from dbn.units import BernoulliUnits
+
+    p = torch.rand(2000, 50, generator=torch.Generator().manual_seed(0))
+    samples = BernoulliUnits().sample(torch.logit(p), torch.Generator().manual_seed(1))
+    assert set(samples.unique().tolist()) == {0.0, 1.0}
+    assert not bool(torch.signbit(samples).any())
+    # each unit's frequency matches its probability within 4 standard errors
+    error = (samples.mean(0) - p.mean(0)).abs()
+    assert bool((error < 4 * (p * (1 - p)).mean(0).sqrt() / math.sqrt(2000) + 1e-3).all())
