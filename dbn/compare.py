@@ -13,8 +13,9 @@ rate's test numbers enter the table. The test rows are not used for any choice.
 
 One loop, batched. All models of one activation are trained together as one
 :class:`StackedMLP` (grouped matrix products, ``torch.baddbmm``: output shape
-(models, batch, classes)) by the package's one supervised loop,
-:func:`dbn.training.train_network`, on the sum of the per-model mean losses. Models share no
+(batch, models, classes)) by one call of the package's one supervised loop,
+:func:`dbn.training.train_network` (integer class targets, ``classify=True``), on the sum of the
+per-model mean cross-entropies; a per-epoch callback measures every model. Models share no
 parameter, so each gets exactly its own gradient. With SGD and momentum the update is linear in
 the gradient, so scaling model :math:`m`'s loss by :math:`\eta_m / \eta_0` gives it exactly the
 update of learning rate :math:`\eta_m`: the rate search costs no extra loop. (Adam keeps
@@ -87,8 +88,9 @@ class StackedMLP(nn.Module):
     r"""``M`` MLPs of one architecture and activation, evaluated together on the same batch.
 
     Layer :math:`l` holds the weights of every model in one tensor of shape
-    (M, out, in); a batch ``x`` of shape (B, in) gives outputs of shape (M, B, out) through
-    :math:`z = b + h W^\top` per model (``torch.baddbmm``).
+    (M, out, in); a batch ``x`` of shape (B, in) gives outputs of shape (B, M, out), rows first as
+    :func:`dbn.training.train_network` expects, through :math:`z = b + h W^\top` per model
+    (``torch.baddbmm``).
 
     Parameters
     ----------
@@ -120,7 +122,7 @@ class StackedMLP(nn.Module):
             h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
             if index + 1 < len(self.weights):
                 h = self.activation(h)
-        return h
+        return h.transpose(0, 1)
 
     @torch.no_grad()
     def unstack(self, index: int) -> nn.Sequential:
@@ -132,24 +134,15 @@ class StackedMLP(nn.Module):
         return model
 
 
-class _BatchFirst(nn.Module):
-    """Adapter: ``train_network`` checks per-row output shapes, so rows come first: (B, M, C)."""
-
-    def __init__(self, stacked: StackedMLP) -> None:
-        super().__init__()
-        self.stacked = stacked
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.stacked(x).transpose(0, 1)
-
-
 def _summed_loss(scales: Tensor):
-    """Sum over models of ``scale_m`` x mean cross-entropy, targets one-hot of shape (B, M, C).
+    r"""The batched training loss: :math:`\sum_m s_m\,\ell_m`, with :math:`\ell_m` model
+    :math:`m`'s mean cross-entropy over the batch's rows (outputs (rows, models, classes), targets
+    class indices of shape (rows,)).
 
     A model whose loss is no longer finite (it diverged) contributes 0 so the others go on."""
 
     def loss(output: Tensor, target: Tensor) -> Tensor:
-        per_model = -(output.log_softmax(-1) * target).sum(-1).mean(0)
+        per_model = F.cross_entropy(output.transpose(1, 2), target.unsqueeze(1).expand(-1, output.shape[1]), reduction="none").mean(0)
         return torch.where(torch.isfinite(per_model), per_model, 0.0) @ scales
 
     return loss
@@ -178,10 +171,10 @@ def initial_model(
 
 @torch.no_grad()
 def _evaluate(forward: Any, X: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-model mean cross-entropy and accuracy, from ``forward(x)`` of shape (M, B, C)."""
+    """Per-model mean cross-entropy and accuracy, from ``forward(x)`` of shape (B, M, C)."""
     totals, correct = None, None
     for xb, yb in zip(X.split(_EVAL_CHUNK), y.split(_EVAL_CHUNK)):
-        output = forward(xb).double()
+        output = forward(xb).double().transpose(0, 1)  # model-major: each model's sum is over a contiguous row
         m = output.shape[0]
         losses = F.cross_entropy(output.reshape(-1, output.shape[-1]), yb.repeat(m), reduction="none").view(m, -1).sum(1)
         hits = (output.argmax(-1) == yb).sum(1).double()
@@ -299,7 +292,6 @@ def compare_inits(
     X_fit, y_fit = parts["train"]
     n_classes = int(max(int(labels.max()) for _, labels in parts.values())) + 1
     options = scheme_options or {}
-    epoch_seeds = torch.randint(2**62, (epochs,), generator=torch.Generator().manual_seed(data_seed)).tolist()
     records: list[dict] = []
     for name in activations:
         started = time.perf_counter()
@@ -311,9 +303,9 @@ def compare_inits(
                 keys.append((scheme, seed))
                 models.append(model)
         statistics = [layer_statistics(model, X_fit[:500], y_fit[:500]) for model in models]
-        initial = [_copy(model) for model in models] if keep_models else None
+        initial = [copy.deepcopy(model) for model in models] if keep_models else None
         runs = [(key, lr) for key in keys for lr in lrs]
-        curves, trained, seconds = _train(models, lrs, parts, epochs, batch_size, momentum, epoch_seeds, batched)
+        curves, trained, seconds = _train(models, lrs, parts, epochs, batch_size, momentum, data_seed, batched)
         for index, ((scheme, seed), lr) in enumerate(runs):
             curve = {metric: values[index] for metric, values in curves.items()}
             reached = [epoch for epoch, value in enumerate(curve["val_accuracy"]) if value >= target_accuracy]
@@ -335,10 +327,6 @@ def compare_inits(
     return records
 
 
-def _copy(model: nn.Module) -> nn.Module:
-    return copy.deepcopy(model)
-
-
 def _measure(forward: Any, parts: dict) -> dict[str, Tensor]:
     """Per-model loss and accuracy on each part (train, val, test): tensors of shape (M,)."""
     measured = {}
@@ -352,48 +340,48 @@ def _per_model(measured: list[dict[str, Tensor]]) -> dict[str, list[list[float]]
     return {metric: torch.stack([epoch[metric] for epoch in measured], 1).tolist() for metric in measured[0]}
 
 
-def _train(models: list[nn.Sequential], lrs: Sequence[float], parts: dict, epochs: int, batch_size: int, momentum: float,
-           epoch_seeds: list[int], batched: bool) -> tuple[dict, Any, list[float] | None]:
-    """Train every model at every rate (model-major); return the curves, a getter of the trained
-    models by index, and per-model seconds (None when batched)."""
+def _fit(model: nn.Module, forward: Any, loss: Any, lr: float, parts: dict, epochs: int, batch_size: int, momentum: float,
+         seed: int) -> list[dict[str, Tensor]]:
+    """Train ``model`` with one call of :func:`dbn.training.train_network` (SGD with momentum, no
+    validation, no early stopping) and measure ``forward`` on every part before training and after
+    each epoch. A run that diverges keeps its non-finite parameters, measured as they are for the
+    epochs it did not finish."""
     X_fit, y_fit = parts["train"]
+    measured = [_measure(forward, parts)]
+
+    def measure(_model: nn.Module, _record: dict) -> None:
+        measured.append(_measure(forward, parts))
+
+    try:
+        train_network(model, X_fit, y_fit, loss=loss, classify=True, epochs=epochs, batch_size=batch_size, lr=lr,
+                      momentum=momentum, patience=None, seed=seed, progress=False, callbacks=[measure])
+    except ValueError as error:
+        if "loss became" not in str(error):
+            raise
+    return measured + [_measure(forward, parts)] * (epochs + 1 - len(measured))
+
+
+def _train(models: list[nn.Sequential], lrs: Sequence[float], parts: dict, epochs: int, batch_size: int, momentum: float,
+           seed: int, batched: bool) -> tuple[dict, Any, list[float] | None]:
+    """Train every model at every rate (model-major) on the minibatch order of ``seed``; return
+    the curves, a getter of the trained models by index, and per-model seconds (None when batched)."""
     if batched:
         stacked = StackedMLP([model for model in models for _ in lrs])
-        rates = torch.tensor([lr for _ in models for lr in lrs], dtype=X_fit.dtype)
+        rates = torch.tensor([lr for _ in models for lr in lrs], dtype=stacked.weights[0].dtype)
         base = float(rates.max())
-        optimizer = torch.optim.SGD(stacked.parameters(), lr=base, momentum=momentum)
-        n_classes = stacked.weights[-1].shape[1]
-        # one-hot targets repeated per model as a view (no copy): rows first, as train_network checks
-        targets = F.one_hot(y_fit, n_classes).to(X_fit.dtype).unsqueeze(1).expand(-1, stacked.n_models, -1)
-        loss, adapter = _summed_loss(rates / base), _BatchFirst(stacked)
-        measured = [_measure(stacked, parts)]
-        for epoch_seed in epoch_seeds:
-            train_network(adapter, X_fit, targets, loss=loss, epochs=1, batch_size=batch_size,
-                          optimizer=lambda groups: optimizer, patience=None, seed=epoch_seed, progress=False)
-            measured.append(_measure(stacked, parts))
+        measured = _fit(stacked, stacked, _summed_loss(rates / base), base, parts, epochs, batch_size, momentum, seed)
         return _per_model(measured), stacked.unstack, None
 
     trained, seconds, curves = [], [], defaultdict(list)
     for model in models:
         for lr in lrs:
-            model_copy = _copy(model)
+            model_copy = copy.deepcopy(model)
             started = time.perf_counter()
-            optimizer = torch.optim.SGD(model_copy.parameters(), lr=lr, momentum=momentum)
 
             def forward(x: Tensor, net: nn.Module = model_copy) -> Tensor:
-                return net(x).unsqueeze(0)
+                return net(x).unsqueeze(1)
 
-            measured, diverged = [_measure(forward, parts)], False
-            for epoch_seed in epoch_seeds:
-                if not diverged:
-                    try:
-                        train_network(model_copy, X_fit, y_fit, loss="cross_entropy", epochs=1, batch_size=batch_size,
-                                      optimizer=lambda groups, opt=optimizer: opt, patience=None, seed=epoch_seed, progress=False)
-                    except ValueError as error:
-                        if "loss became" not in str(error):
-                            raise
-                        diverged = True  # its parameters are no longer finite, as they are in the batched run
-                measured.append(_measure(forward, parts))
+            measured = _fit(model_copy, forward, "cross_entropy", lr, parts, epochs, batch_size, momentum, seed)
             seconds.append(time.perf_counter() - started)
             for metric, values in _per_model(measured).items():
                 curves[metric] += values

@@ -5,7 +5,8 @@ One loop serves every supervised use in the package: fine-tuning an unrolled
 (the comparisons of :mod:`examples.pretrain_finetune`). Any ``nn.Module`` mapping rows of ``X`` to
 outputs can be trained with it.
 
-Losses (``loss=``), each a mean over the rows of a minibatch:
+Losses (``loss=``), each a mean over the rows of a minibatch (a callable ``loss(output, target)``
+may be given instead; ``classify=True`` then keeps the targets as integer class indices):
 
 ``"cross_entropy"``
     classification: the model outputs logits :math:`z`, targets are class indices,
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,8 @@ __all__ = ["LOSSES", "train_network", "evaluate"]
 LossFunction = Callable[[Tensor, Tensor], Tensor]
 #: an optimiser factory: parameter groups -> optimiser
 OptimizerFactory = Callable[[list[dict]], torch.optim.Optimizer]
+#: called as ``callback(model, record)`` after each epoch; returning True stops training
+Callback = Callable[[nn.Module, dict], bool | None]
 
 
 def _binary_cross_entropy(output: Tensor, target: Tensor) -> Tensor:
@@ -120,20 +123,23 @@ def _make_optimizer(model: nn.Module, optimizer: str | OptimizerFactory, lr: flo
 def evaluate(model: nn.Module, X: Tensor, y: Tensor, loss: LossFunction, *, batch_size: int = 4096, accuracy: bool = False) -> tuple[Tensor, Tensor | None]:
     """Mean loss over the rows of ``X`` (and the fraction of correct argmax predictions), on device.
 
+    The prediction is the argmax over the outputs' last dimension; for outputs of shape
+    (rows, ..., classes) the accuracy is the mean over the middle dimensions as well.
     Returns 0-dimensional tensors so that the caller decides when to synchronise with the host.
     """
     was_training = model.training
     model.eval()
     total = torch.zeros((), device=X.device, dtype=torch.float64)
-    correct = torch.zeros((), device=X.device, dtype=torch.int64)
+    correct = torch.zeros((), device=X.device, dtype=torch.float64)
     for xb, yb in zip(X.split(batch_size), y.split(batch_size)):
         output = model(xb)
         total += loss(output, yb).double() * xb.shape[0]
         if accuracy:
-            correct += (output.argmax(1) == yb).sum()
+            hits = output.argmax(-1) == yb.view(-1, *[1] * (output.ndim - 2))
+            correct += hits.double().reshape(hits.shape[0], -1).mean(1).sum()
     model.train(was_training)
     n = X.shape[0]
-    return total / n, (correct.double() / n if accuracy else None)
+    return total / n, (correct / n if accuracy else None)
 
 
 def train_network(
@@ -142,6 +148,7 @@ def train_network(
     y: Tensor | np.ndarray,
     *,
     loss: str | LossFunction = "cross_entropy",
+    classify: bool | None = None,
     epochs: int = 50,
     batch_size: int = 100,
     lr: float | None = None,
@@ -156,6 +163,7 @@ def train_network(
     seed: int | None = None,
     progress: bool = True,
     description: str = "train",
+    callbacks: Sequence[Callback] = (),
 ) -> list[dict]:
     """Train ``model`` by minibatch gradient descent on ``loss``; return the per-epoch history.
 
@@ -173,6 +181,12 @@ def train_network(
     loss : str or callable
         A key of :data:`LOSSES` (see the module docstring) or ``loss(output, target)`` returning
         the mean over rows.
+    classify : bool, optional
+        Whether ``y`` holds class indices (checked, kept as int64, stratified split,
+        ``val_accuracy``) rather than real values. Default: True for ``"cross_entropy"`` only;
+        set it for a callable classification loss. The model's outputs have the rows first and
+        the classes last, (rows, classes) or (rows, ..., classes); the accuracy is that of the
+        argmax over the last dimension, averaged over any middle ones.
     epochs : int
         Maximum number of passes over the training rows.
     batch_size : int
@@ -202,6 +216,10 @@ def train_network(
         Show a tqdm bar over the epochs.
     description : str
         Label of the progress bar.
+    callbacks : sequence of callables
+        ``callback(model, record)`` after each epoch (the record as returned, ``best`` still
+        False); every callback is called, and training stops when any returns True, as with
+        :meth:`dbn.rbm.RBM.fit`.
 
     Returns
     -------
@@ -229,7 +247,7 @@ def train_network(
         raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
     if isinstance(loss, str) and loss not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)} or a callable, got {loss!r}")
-    classify = loss == "cross_entropy"
+    classify = loss == "cross_entropy" if classify is None else classify
     loss_fn = LOSSES[loss] if isinstance(loss, str) else loss
 
     device = resolve_device(device, _module_device(model))
@@ -285,14 +303,14 @@ def train_network(
             raise ValueError(f"the training loss became {values[0]} in epoch {epoch + 1}: lower lr")
         history.append(record)
         bar.set_postfix({key: f"{record[key]:.4g}" for key in ("train_loss", "val_loss", "val_accuracy") if record[key] is not None})
-        if X_val is None:
-            continue
-        if record["val_loss"] < best_loss:
-            best_loss, best_epoch, best_state, waited = record["val_loss"], epoch, copy.deepcopy(model.state_dict()), 0
-        else:
-            waited += 1
-            if patience is not None and waited >= patience:
-                break
+        if X_val is not None:
+            if record["val_loss"] < best_loss:
+                best_loss, best_epoch, best_state, waited = record["val_loss"], epoch, copy.deepcopy(model.state_dict()), 0
+            else:
+                waited += 1
+        stop = [bool(callback(model, record)) for callback in callbacks]
+        if any(stop) or (patience is not None and waited >= patience):
+            break
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -312,7 +330,7 @@ def _check_outputs(model: nn.Module, X: Tensor, y: Tensor, classify: bool) -> No
         raise ValueError(f"the model cannot take X of shape {tuple(X.shape)}: {error}") from error
     if classify:
         top = int(y.max())
-        if output.ndim != 2 or top >= output.shape[1]:
+        if output.ndim < 2 or top >= output.shape[-1]:
             raise ValueError(f"y holds class index {top} but the model outputs {tuple(output.shape[1:])} logits per row")
     elif output.shape[1:] != y.shape[1:]:
         raise ValueError(f"the model outputs shape {tuple(output.shape[1:])} per row but y has {tuple(y.shape[1:])}")

@@ -18,9 +18,9 @@ def test_stacked_mlp_matches_each_model():
     stacked = StackedMLP(models)
     x = torch.randn(7, 5)
     output = stacked(x)
-    assert output.shape == (3, 7, 2)
+    assert output.shape == (7, 3, 2)  # rows first, as train_network expects
     for index, model in enumerate(models):
-        assert torch.allclose(output[index], model(x), atol=1e-6)
+        assert torch.allclose(output[:, index], model(x), atol=1e-6)
         assert torch.allclose(stacked.unstack(index)(x), model(x), atol=1e-6)
 
 

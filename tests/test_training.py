@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from dbn.training import LOSSES, _split, evaluate, train_network
@@ -139,3 +140,53 @@ def test_divergence_is_reported():
     X, _ = blobs()
     with pytest.raises(ValueError, match="lower lr"):
         train_network(nn.Linear(5, 1), X, X.sum(1), loss="mse", epochs=20, lr=10.0, progress=False, seed=0)
+
+
+def test_callbacks_see_every_epoch_and_can_stop_training():
+    X, y = blobs()
+    seen = []
+
+    def record(model, record):
+        seen.append((isinstance(model, nn.Module), record["epoch"]))
+
+    history = train_network(make_model(), X, y, epochs=4, lr=0.1, progress=False, seed=0, callbacks=[record])
+    assert seen == [(True, 1), (True, 2), (True, 3), (True, 4)] and len(history) == 4
+    stopped = train_network(make_model(), X, y, epochs=50, lr=0.1, progress=False, seed=0,
+                            callbacks=[record, lambda model, record: record["epoch"] == 3])
+    assert len(stopped) == 3 and stopped[-1]["best"]
+
+
+def test_a_callable_loss_can_keep_integer_class_targets():
+    X, y = blobs()
+    seen = []
+
+    def smoothed(output, target):
+        seen.append(target.dtype)
+        return torch.nn.functional.cross_entropy(output, target, label_smoothing=0.1)
+
+    history = train_network(make_model(), X, y, loss=smoothed, classify=True, epochs=10, lr=0.1, validation_fraction=0.2,
+                            progress=False, seed=0)
+    assert set(seen) == {torch.int64}
+    assert history[-1]["val_accuracy"] > 0.95
+    with pytest.raises(ValueError, match="integer class indices"):
+        train_network(make_model(), X, np.full(300, 0.5), loss=smoothed, classify=True, progress=False)
+
+
+def test_outputs_with_a_middle_dimension_are_scored_per_row_and_class():
+    """Outputs (rows, models, classes): the accuracy averages over the models."""
+    X, y = blobs()
+    model = make_model()
+
+    class Twice(nn.Module):  # a model and its negation side by side
+        def forward(self, x):
+            z = model(x)
+            return torch.stack([z, -z], 1)
+
+    def loss(output, target):
+        return F.cross_entropy(output[:, 0], target)
+
+    train_network(model, X, y, epochs=10, lr=0.1, progress=False, seed=0)
+    _, accuracy = evaluate(Twice(), torch.as_tensor(X), torch.as_tensor(y), loss, accuracy=True)
+    _, alone = evaluate(model, torch.as_tensor(X), torch.as_tensor(y), F.cross_entropy, accuracy=True)
+    negated = float((model(torch.as_tensor(X)).argmin(1) == torch.as_tensor(y)).double().mean())
+    assert float(accuracy) == pytest.approx((float(alone) + negated) / 2)
