@@ -7,9 +7,12 @@ same pair gives the same weights whatever else is compared) and then sees exactl
 see: the same architecture, SGD with momentum, minibatch size, epochs and minibatch order.
 
 Fairness. Every scheme gets the same small learning-rate search (``lrs``, default
-0.01, 0.03, 0.1, 0.3); for each activation and scheme the rate with the best mean validation accuracy
-over the seeds at the last epoch is *selected* (ties: lower validation loss) and only the selected
-rate's test numbers enter the table. The test rows are not used for any choice.
+:data:`DEFAULT_LRS` = 0.01, 0.03, 0.1, 0.3, 1, 3: deep sigmoid nets need rates of 1 or more with
+SGD); for each activation and scheme the rate with the best mean validation accuracy over the seeds
+at the last epoch is *selected* (ties: lower validation loss) and only the selected rate's test
+numbers enter the table. A selected rate at either end of the grid is flagged (``lr_at_edge`` in
+the records, † in the tables): the search may have been cut short there. The test rows are not
+used for any choice.
 
 One loop, batched. All models of one activation are trained together as one
 :class:`StackedMLP` (grouped matrix products, ``torch.baddbmm``: output shape
@@ -52,7 +55,9 @@ from dbn.training import train_network
 from dbn.validation import as_float_tensor
 
 __all__ = [
+    "DEFAULT_LRS",
     "DEFAULT_SCHEMES",
+    "EDGE_MARK",
     "StackedMLP",
     "add_compare_parser",
     "build_mlp",
@@ -70,6 +75,10 @@ __all__ = [
 
 #: every scheme of :data:`dbn.init.SCHEMES` but ``dbn`` (which pretrains, hence costs more)
 DEFAULT_SCHEMES = tuple(name for name in SCHEMES if name != "dbn")
+#: the learning rates searched for every scheme by default
+DEFAULT_LRS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+#: the marker of a selected rate at the edge of the searched grid
+EDGE_MARK = "†"
 _EVAL_CHUNK = 2048
 
 
@@ -211,7 +220,7 @@ def compare_inits(
     seeds: int | Sequence[int] = 5,
     epochs: int = 20,
     batch_size: int = 64,
-    lrs: Sequence[float] = (0.01, 0.03, 0.1, 0.3),
+    lrs: Sequence[float] = DEFAULT_LRS,
     momentum: float = 0.9,
     test_fraction: float = 0.25,
     validation_fraction: float = 0.2,
@@ -264,7 +273,8 @@ def compare_inits(
     -------
     list of dict
         One record per model: ``scheme``, ``activation``, ``seed``, ``lr``, ``selected`` (the
-        rate chosen for this scheme and activation), ``curves`` (lists over epochs 0..epochs,
+        rate chosen for this scheme and activation), ``lr_at_edge`` (True on the selected records
+        when that rate is the smallest or largest of two or more searched), ``curves`` (lists over epochs 0..epochs,
         epoch 0 being the initial network: ``train_loss``, ``train_accuracy``, ``val_loss``,
         ``val_accuracy``, ``test_loss``, ``test_accuracy``), the final ``train_loss``,
         ``train_accuracy``, ``val_loss``, ``val_accuracy``, ``test_loss``, ``test_accuracy``,
@@ -310,7 +320,8 @@ def compare_inits(
             curve = {metric: values[index] for metric, values in curves.items()}
             reached = [epoch for epoch, value in enumerate(curve["val_accuracy"]) if value >= target_accuracy]
             record = {
-                "scheme": scheme, "activation": name, "seed": seed, "lr": lr, "selected": False, "curves": curve,
+                "scheme": scheme, "activation": name, "seed": seed, "lr": lr, "selected": False, "lr_at_edge": False,
+                "curves": curve,
                 **{metric: values[-1] for metric, values in curve.items()},
                 "epochs_to_target": reached[0] if reached else None,
                 "diverged": not math.isfinite(curve["train_loss"][-1]),
@@ -391,7 +402,8 @@ def _train(models: list[nn.Sequential], lrs: Sequence[float], parts: dict, epoch
 
 def _select_learning_rates(records: list[dict]) -> None:
     """Mark, per (activation, scheme), the rate with the best mean final validation accuracy
-    (diverged runs count as 0; ties go to the lower mean validation loss)."""
+    (diverged runs count as 0; ties go to the lower mean validation loss), and whether it is at an
+    edge of the searched rates."""
     groups: dict[tuple, dict[float, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
         groups[record["activation"], record["scheme"]][record["lr"]].append(record)
@@ -403,8 +415,9 @@ def _select_learning_rates(records: list[dict]) -> None:
             return accuracy, -loss
 
         best = max(by_rate, key=score)
+        at_edge = len(by_rate) > 1 and best in (min(by_rate), max(by_rate))
         for record in by_rate[best]:
-            record["selected"] = True
+            record["selected"], record["lr_at_edge"] = True, at_edge
 
 
 # --------------------------------------------------------------------------- tables
@@ -418,24 +431,37 @@ def _mean_std(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
     return text + (f" ({len(values) - len(finite)} diverged)" if len(finite) < len(values) else "")
 
 
+def _edge_note(records: list[dict]) -> str:
+    """The footnote explaining the edge marker, empty if no selected rate carries it."""
+    if not any(r["lr_at_edge"] for r in records):
+        return ""
+    searched = ", ".join(f"{lr:g}" for lr in sorted({r["lr"] for r in records}))
+    return f"\n\n{EDGE_MARK}: best rate at the grid's edge (searched: {searched})"
+
+
+def _edge(runs: list[dict]) -> str:
+    return f" {EDGE_MARK}" if runs and runs[0]["lr_at_edge"] else ""
+
+
 def summary_table(records: list[dict], metric: str = "test_accuracy") -> str:
     """Markdown: schemes as rows, activations as columns, mean ± std over seeds of ``metric`` at
-    each scheme's selected rate (accuracies in %)."""
+    each scheme's selected rate (accuracies in %); † marks a selected rate at the grid's edge."""
     selected = [r for r in records if r["selected"]]
     schemes = list(dict.fromkeys(r["scheme"] for r in selected))
     activations = list(dict.fromkeys(r["activation"] for r in selected))
     scale, digits = (100.0, 1) if "accuracy" in metric else (1.0, 3)
     lines = ["| scheme | " + " | ".join(activations) + " |", "|---|" + "---|" * len(activations)]
     for scheme in schemes:
-        cells = [_mean_std([r[metric] for r in selected if r["scheme"] == scheme and r["activation"] == a], scale, digits)
-                 for a in activations]
+        groups = [[r for r in selected if r["scheme"] == scheme and r["activation"] == a] for a in activations]
+        cells = [_mean_std([r[metric] for r in runs], scale, digits) + _edge(runs) for runs in groups]
         lines.append(f"| {scheme} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines) + _edge_note(records)
 
 
 def results_table(records: list[dict]) -> str:
     """Markdown: one row per (activation, scheme) at the selected rate, mean ± std over seeds of
-    the final train loss, test loss, test accuracy (%) and epochs to the target accuracy."""
+    the final train loss, test loss, test accuracy (%) and epochs to the target accuracy; †
+    marks a selected rate at the grid's edge."""
     selected = [r for r in records if r["selected"]]
     lines = ["| activation | scheme | lr | train loss | test loss | test accuracy (%) | epochs to target |",
              "|---|---|---|---|---|---|---|"]
@@ -443,13 +469,13 @@ def results_table(records: list[dict]) -> str:
         runs = [r for r in selected if (r["activation"], r["scheme"]) == key]
         reached = [r["epochs_to_target"] for r in runs if r["epochs_to_target"] is not None]
         target = f"{np.mean(reached):.1f} ({len(reached)}/{len(runs)})" if reached else f"never (0/{len(runs)})"
-        lines.append(f"| {key[0]} | {key[1]} | {runs[0]['lr']:g} | {_mean_std([r['train_loss'] for r in runs], digits=3)} | "
+        lines.append(f"| {key[0]} | {key[1]} | {runs[0]['lr']:g}{_edge(runs)} | {_mean_std([r['train_loss'] for r in runs], digits=3)} | "
                      f"{_mean_std([r['test_loss'] for r in runs], digits=3)} | {_mean_std([r['test_accuracy'] for r in runs], 100.0)} | {target} |")
-    return "\n".join(lines)
+    return "\n".join(lines) + _edge_note(records)
 
 
 #: the scalar fields written by :func:`write_csv`, one row per model
-CSV_FIELDS = ("activation", "scheme", "seed", "lr", "selected", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+CSV_FIELDS = ("activation", "scheme", "seed", "lr", "selected", "lr_at_edge", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
               "test_loss", "test_accuracy", "epochs_to_target", "diverged")
 
 
@@ -552,7 +578,8 @@ def add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--hidden", type=int, nargs="+", default=[128, 128, 128], help="hidden layer sizes")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, nargs="+", default=[0.01, 0.03, 0.1, 0.3], help="learning rates searched per scheme")
+    parser.add_argument("--lr", type=float, nargs="+", default=list(DEFAULT_LRS),
+                        help=f"learning rates searched per scheme (default: {' '.join(f'{lr:g}' for lr in DEFAULT_LRS)})")
     parser.add_argument("--momentum", type=float, default=0.9)
     parser.add_argument("--target", type=float, default=0.9, help="validation accuracy for 'epochs to target'")
     parser.add_argument("--dbn-epochs", type=int, default=10, help="RBM epochs per layer for the dbn scheme")

@@ -4,7 +4,8 @@ With Xavier's gain 1, each ReLU layer halves the variance of the signal, forward
 after 30 layers it is ~2^-30 of the input's and the gradients reaching the lower layers vanish.
 He's fan-in gain sqrt(2) keeps the variance. Both get the same learning-rate search (``LRS``), the
 same epochs, batches and data order, over ``SEEDS`` seeds (:func:`dbn.compare.compare_inits`, all
-models trained as one batch). Prints the table and saves the training-loss curves.
+models trained as one batch; † marks a best rate at an edge of the grid). Prints the table and
+saves the training-loss curves.
 
 Usage::
 

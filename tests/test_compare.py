@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from dbn.compare import StackedMLP, add_compare_parser, build_mlp, compare_inits, initial_model, main, summary_table
+from dbn.compare import DEFAULT_LRS, StackedMLP, _select_learning_rates, results_table, add_compare_parser, build_mlp, compare_inits, initial_model, main, summary_table
 
 SMALL = dict(hidden=[16, 16], schemes=["zeros", "normal", "xavier_uniform", "lsuv"], seeds=2, epochs=2, lrs=[0.02, 0.05])
 
@@ -52,6 +52,25 @@ def test_records_tables_and_selection(digits):
     assert again[0]["curves"]["train_loss"][0] == [r for r in records if r["scheme"] == "normal"][0]["curves"]["train_loss"][0]
     table = summary_table(records)
     assert table.splitlines()[0] == "| scheme | tanh |" and "| lsuv | " in table and " ± " in table
+
+
+def _fake(scheme: str, lr: float, accuracy: float) -> dict:
+    return {"activation": "sigmoid", "scheme": scheme, "seed": 0, "lr": lr, "selected": False, "lr_at_edge": False,
+            "diverged": False, "val_accuracy": accuracy, "val_loss": 1 - accuracy, "train_loss": 0.1, "test_loss": 0.1,
+            "test_accuracy": accuracy, "epochs_to_target": None}
+
+
+def test_a_best_rate_at_the_grid_edge_is_flagged_and_marked():
+    assert min(DEFAULT_LRS) <= 0.01 and max(DEFAULT_LRS) >= 3.0  # deep sigmoid nets need rates above 1
+    records = [_fake("inner", lr, acc) for lr, acc in ((0.1, 0.5), (1.0, 0.9), (3.0, 0.8))]
+    records += [_fake("top", lr, acc) for lr, acc in ((0.1, 0.5), (1.0, 0.6), (3.0, 0.9))]
+    _select_learning_rates(records)
+    flags = {(r["scheme"], r["lr"]): r["lr_at_edge"] for r in records if r["selected"]}
+    assert flags == {("inner", 1.0): False, ("top", 3.0): True}
+    summary = summary_table(records)
+    assert "| inner | 90.0 ± 0.0 |" in summary and "| top | 90.0 ± 0.0 † |" in summary
+    assert "†: best rate at the grid's edge (searched: 0.1, 1, 3)" in summary
+    assert "| sigmoid | top | 3 † |" in results_table(records)
 
 
 def test_errors_are_clear(digits):
