@@ -26,7 +26,8 @@ to it; only the data-dependent schemes (``lsuv``, ``dbn``) are written here. Wit
 ``dbn``                greedy RBM pretraining (Hinton, Osindero & Teh 2006) of a
                        :class:`~dbn.dbn.DeepBeliefNet` with the network's hidden sizes on ``X``;
                        its weights and hidden biases fill the hidden layers, the output layer is
-                       Xavier-uniform with zero bias
+                       Xavier-uniform with zero bias; for tanh networks the whole sigmoid network
+                       is rewritten exactly in tanh units (:func:`sigmoid_to_tanh_`)
 =====================  ============================================================================
 
 The activations the package knows (their gain, their flat regions for the diagnostics, the RBM
@@ -58,6 +59,7 @@ __all__ = [
     "linear_layers",
     "register_activation",
     "register_scheme",
+    "sigmoid_to_tanh_",
 ]
 
 
@@ -281,12 +283,44 @@ def _lsuv(layers: list[nn.Linear], context: dict, tol: float = 0.1, max_iter: in
             hook.remove()
 
 
+@torch.no_grad()
+def sigmoid_to_tanh_(layers: list[nn.Linear]) -> None:
+    r"""Rewrite, in place, the layers of a sigmoid MLP so that with tanh units it computes the same outputs.
+
+    From :math:`\sigma(x) = (1 + \tanh(x/2))/2`, a sigmoid unit :math:`h_k = \sigma(z_k)` is
+    :math:`(1 + t_k)/2` with :math:`t_k = \tanh(z_k/2)`. For layers :math:`(W_k, c_k)`,
+    :math:`k = 1..L`, the last one linear, substituting gives the tanh network
+
+    * first layer: :math:`(W_1/2,\; c_1/2)`,
+    * hidden layers :math:`1 < k < L`: :math:`(W_k/4,\; c_k/2 + W_k\mathbf 1/4)`,
+    * output layer: :math:`(W_L/2,\; c_L + W_L\mathbf 1/2)`,
+
+    whose outputs equal the sigmoid network's for every input (:math:`\mathbf 1` the all-ones
+    vector, so :math:`W\mathbf 1` holds the row sums). Layers without a bias get none added, so
+    every layer but the first must have one.
+    """
+    for index, layer in enumerate(layers):
+        first, last = index == 0, index == len(layers) - 1
+        row_sums = layer.weight.sum(1)
+        if layer.bias is not None:
+            layer.bias.mul_(1.0 if last else 0.5).add_(row_sums, alpha=0.0 if first else 0.5 if last else 0.25)
+        elif not first:
+            raise ValueError("sigmoid_to_tanh_ needs a bias in every layer above the first")
+        layer.weight.mul_(0.5 if first or last else 0.25)
+
+
 @register_scheme("dbn", needs_data=True, per_layer=False)
 def _dbn(layers: list[nn.Linear], context: dict, epochs: int = 10, output: str = "xavier_uniform", **rbm_options: Any) -> None:
     """Pretrain a DeepBeliefNet on ``X`` with the sizes of all layers but the last and copy its
     unrolled weights (standardisation folded in, :meth:`~dbn.dbn.DeepBeliefNet.to_mlp`) and hidden
     biases; the last layer gets ``output`` (a per-layer scheme). ``rbm_options`` go to the
-    network (``lr``, ``batch_size``, ...)."""
+    network (``lr``, ``batch_size``, ...).
+
+    The RBM hidden units are those of the activation (``rbm_hidden``). With Bernoulli units the
+    result is a sigmoid network; for a tanh network it is rewritten into the exactly equivalent
+    tanh network (:func:`sigmoid_to_tanh_`), so the tanh row starts from the same function as the
+    sigmoid one. ReLU-RBM weights are copied unchanged into ReLU and leaky-ReLU networks (the
+    leaky slope makes the function differ slightly; there is no exact equivalent)."""
     from dbn.dbn import DeepBeliefNet  # dbn.dbn imports the training loop; keep this module light
 
     X, generator, activation = context["X"], context["generator"], context["activation"]
@@ -304,6 +338,8 @@ def _dbn(layers: list[nn.Linear], context: dict, epochs: int = 10, output: str =
             if layer.bias is not None:
                 layer.bias.copy_(pretrained.bias)
     SCHEMES[output].apply(layers[-1:], context)
+    if activation.name == "tanh" and activation.rbm_hidden == "bernoulli":
+        sigmoid_to_tanh_(layers)
 
 
 # --------------------------------------------------------------------------- entry point

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from dbn.dbn import DeepBeliefNet
-from dbn.init import ACTIVATIONS, SCHEMES, Activation, get_activation, init_, linear_layers, register_activation
+from dbn.init import ACTIVATIONS, SCHEMES, Activation, get_activation, init_, linear_layers, register_activation, sigmoid_to_tanh_
 
 FAN_IN, FAN_OUT = 400, 300
 
@@ -123,3 +123,29 @@ def test_a_new_activation_is_one_registry_entry():
         assert float(model[0].weight.std()) == pytest.approx(math.sqrt(2 / FAN_IN), rel=0.03)
     finally:
         del ACTIVATIONS["test_elu"]
+
+
+@pytest.mark.parametrize("hidden", [[20], [20, 12, 8]])
+def test_dbn_for_tanh_is_the_sigmoid_network_rewritten_exactly(digits, hidden):
+    """sigmoid(x) = (1 + tanh(x/2))/2: the tanh network starts from the sigmoid one's function."""
+    X = torch.as_tensor(digits[0][:300])
+    nets = {}
+    for name in ("sigmoid", "tanh"):
+        sizes = [64, *hidden]
+        model = nn.Sequential(*[m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), get_activation(name).module())],
+                              nn.Linear(sizes[-1], 10)).double()
+        nets[name] = init_(model, "dbn", X=X, generator=torch.Generator().manual_seed(5), epochs=2)
+    with torch.no_grad():
+        assert torch.allclose(nets["tanh"](X.double()), nets["sigmoid"](X.double()), atol=1e-6, rtol=0)
+        assert not torch.allclose(nets["tanh"][0].weight, nets["sigmoid"][0].weight)
+
+
+def test_sigmoid_to_tanh_formula_on_random_layers():
+    torch.manual_seed(0)
+    layers = [nn.Linear(6, 5), nn.Linear(5, 4), nn.Linear(4, 3)]
+    sigmoid = nn.Sequential(layers[0], nn.Sigmoid(), layers[1], nn.Sigmoid(), layers[2]).double()
+    x = torch.randn(9, 6, dtype=torch.float64)
+    with torch.no_grad():
+        expected = sigmoid(x)
+        sigmoid_to_tanh_(layers)
+        assert torch.allclose(nn.Sequential(layers[0], nn.Tanh(), layers[1], nn.Tanh(), layers[2])(x), expected, atol=1e-12)
