@@ -21,7 +21,7 @@ from dbn.compare import compare_inits, plot_curves, results_table
 from dbn.datasets import load
 
 DEPTH, WIDTH = 30, 64
-SEEDS, EPOCHS, LRS = 3, 25, [0.003, 0.01, 0.03, 0.1]
+SEEDS, EPOCHS, LRS = 3, 25, [0.001, 0.003, 0.01, 0.03, 0.1]
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--data", default="digits", choices=["digits", "mnist"])
