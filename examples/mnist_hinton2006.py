@@ -6,13 +6,15 @@ RBM.fit's default), mean-field activities passed upward, grey levels used as pro
 10-way softmax layer is then added and the whole 784-500-500-2000-10 network is trained by
 backpropagation on all 60,000 training images for a fixed number of epochs (SGD with momentum;
 they used conjugate gradients). The paper reports 1.2% test error, and 1.6% for the same network
-trained by backpropagation from a random initialisation (``--baseline`` trains ours that way with
-the same loop and budget).
+trained by backpropagation from a random initialisation. ``--baseline`` trains ours that way with
+the same loop and budget; since a deep sigmoid network from random weights needs its own rate,
+it first picks one from ``BASELINE_RATES`` on a stratified 10% validation split (each candidate
+gets the full budget), then retrains on all training rows at that rate.
 
 Usage::
 
     python examples/mnist_hinton2006.py                # digits: 20 + 100 epochs (about 40 s of CPU)
-    python examples/mnist_hinton2006.py --data mnist   # the paper's settings (hours on 2 CPU cores)
+    python examples/mnist_hinton2006.py --data mnist   # the paper's settings (17 minutes on 2 CPU cores)
 
 MNIST files are read from ``--path``, ``$DBN_DATA/mnist`` or ``data/mnist``.
 """
@@ -33,6 +35,7 @@ PRETRAIN = {"batch_size": 100, "lr": 0.1, "weight_decay": 2e-4}
 FINETUNE = {"batch_size": 100, "lr": 0.1, "momentum": 0.9}
 EPOCHS = {"mnist": (50, 30), "digits": (20, 100)}  # (pretraining epochs per RBM, fine-tuning epochs)
 PAPER_ERROR, PAPER_ERROR_NO_PRETRAINING = 1.2, 1.6
+BASELINE_RATES = [0.03, 0.1, 0.3, 1.0]
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--data", default="digits", choices=["digits", "mnist"])
@@ -73,15 +76,28 @@ print(f"pretraining {pretrained - started:.0f} s, fine-tuning {finished - pretra
 print(f"test error: {error:.2f}%   (paper, MNIST: {PAPER_ERROR}%)")
 
 if args.baseline:
-    mlp = DeepBeliefNet(layers).to_mlp(10)
-    generator = torch.Generator().manual_seed(args.seed)
-    for module in mlp:
-        if isinstance(module, torch.nn.Linear):
-            torch.nn.init.xavier_uniform_(module.weight, generator=generator)
-            torch.nn.init.zeros_(module.bias)
+
+    def xavier_mlp() -> torch.nn.Sequential:
+        mlp = DeepBeliefNet(layers).to_mlp(10)
+        generator = torch.Generator().manual_seed(args.seed)
+        for module in mlp:
+            if isinstance(module, torch.nn.Linear):
+                torch.nn.init.xavier_uniform_(module.weight, generator=generator)
+                torch.nn.init.zeros_(module.bias)
+        return mlp
+
     started = time.perf_counter()
-    train_network(mlp, X_train, y_train, loss="cross_entropy", epochs=finetune_epochs, device=args.device, seed=args.seed, **FINETUNE)
+    budget = {**FINETUNE, "epochs": finetune_epochs, "device": args.device, "seed": args.seed, "progress": False}
+    validation_loss = {}
+    for lr in BASELINE_RATES:
+        history = train_network(xavier_mlp(), X_train, y_train, **{**budget, "lr": lr}, validation_fraction=0.1, patience=None)
+        validation_loss[lr] = min(record["val_loss"] for record in history)
+        print(f"  Xavier baseline, lr {lr}: best validation loss {validation_loss[lr]:.4f}")
+    best_lr = min(validation_loss, key=validation_loss.get)
+    mlp = xavier_mlp()
+    train_network(mlp, X_train, y_train, **{**budget, "lr": best_lr}, validation_fraction=0.0)
     with torch.no_grad():
         predicted = mlp(torch.as_tensor(X_test, device=args.device)).argmax(1).cpu().numpy()
-    print(f"without pretraining (Xavier): test error {100 * np.mean(predicted != y_test):.2f}% "
-          f"in {time.perf_counter() - started:.0f} s   (paper: {PAPER_ERROR_NO_PRETRAINING}%)")
+    edge = " (at the grid's edge)" if best_lr in (BASELINE_RATES[0], BASELINE_RATES[-1]) else ""
+    print(f"without pretraining (Xavier, lr {best_lr}{edge} chosen from {BASELINE_RATES}): test error "
+          f"{100 * np.mean(predicted != y_test):.2f}% in {time.perf_counter() - started:.0f} s   (paper: {PAPER_ERROR_NO_PRETRAINING}%)")
