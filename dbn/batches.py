@@ -20,7 +20,6 @@ class DataStatistics:
 
     mean: Tensor
     std: Tensor
-    n_samples: int
     sample: Tensor
 
 
@@ -47,10 +46,6 @@ class BatchSource:
         self.device = device
         self.dtype = dtype
         self.generator = generator
-
-    @property
-    def in_memory(self) -> bool:
-        return isinstance(self.data, Tensor)
 
     def __iter__(self) -> Iterator[Tensor]:
         if isinstance(self.data, Tensor):
@@ -105,7 +100,7 @@ class BatchSource:
             sample = self.data.index_select(0, picked)
         else:
             sample = torch.cat(kept)
-        return DataStatistics(mean, std, count, sample)
+        return DataStatistics(mean, std, sample)
 
 
 def make_source(
