@@ -68,7 +68,8 @@ class BatchSource:
 
         In-memory data (validated when it was wrapped) is read in chunks, and the sample is a
         random subset of rows. The batches of an iterable are validated here, before any training,
-        and the sample is the first ``sample_size`` rows met. Sums are accumulated in float64.
+        and the sample is the first ``sample_size`` rows met. Each chunk's moments are merged into
+        the running ones in float64.
         """
         if isinstance(self.data, Tensor):
             chunks, check = self.data.split(chunk_size), False
