@@ -12,7 +12,7 @@ too, with scikit-learn, on the same images).
 Usage::
 
     python examples/mnist_autoencoder.py                # digits, 64-256-128-64-10 (about a minute)
-    python examples/mnist_autoencoder.py --data mnist   # the paper's settings (hours on 2 CPU cores)
+    python examples/mnist_autoencoder.py --data mnist   # the paper's settings (18 minutes on 2 CPU cores)
 
 MNIST files are read from ``--path``, ``$DBN_DATA/mnist`` or ``data/mnist``.
 """
