@@ -28,7 +28,7 @@ HIDDEN = [64] * 5
 ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu"]
 SCHEMES = ["normal", "xavier_uniform", "he_normal", "orthogonal", "lsuv", "dbn"]
 SEEDS, EPOCHS, LRS = 2, 15, list(DEFAULT_LRS)
-DBN = {"epochs": 5, "batch_size": 50}
+DBN = {"epochs": 10, "batch_size": 50}
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--data", default="digits", choices=["digits", "mnist"])
