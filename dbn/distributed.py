@@ -239,24 +239,23 @@ def merge_moments(count: int, mean: Tensor, squares: Tensor) -> tuple[int, Tenso
 
 
 def reduce_values(values: dict[str, Any], *, op: str = "mean", device: torch.device) -> dict[str, Any]:
-    """Average (``op="mean"``) or take the maximum (``op="max"``) of numbers over ranks.
+    """The mean (``op="mean"``), sum or maximum over ranks of each number in ``values``.
 
     ``values`` maps names to numbers, 0-dimensional tensors or ``None``; every rank must pass the
     same names with ``None`` at the same places. The numbers travel in one float64
     ``all_reduce``; the result maps the same names to Python floats (``None`` kept).
     """
-    if not is_distributed():
-        return {name: None if value is None else float(value) for name, value in values.items()}
-    if op not in ("mean", "max"):
-        raise ValueError(f"op must be 'mean' or 'max', got {op!r}")
+    if op not in ("mean", "sum", "max"):
+        raise ValueError(f"op must be 'mean', 'sum' or 'max', got {op!r}")
     names = [name for name, value in values.items() if value is not None]
     result: dict[str, Any] = dict.fromkeys(values)
     if not names:
         return result
     packed = torch.stack([torch.as_tensor(values[name], dtype=torch.float64, device=device).reshape(()) for name in names])
-    dist.all_reduce(packed, op=dist.ReduceOp.SUM if op == "mean" else dist.ReduceOp.MAX)
-    if op == "mean":
-        packed /= get_world_size()
+    if is_distributed():
+        dist.all_reduce(packed, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
+        if op == "mean":
+            packed /= get_world_size()
     result.update(zip(names, packed.tolist()))
     return result
 

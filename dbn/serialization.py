@@ -5,6 +5,8 @@ with ``torch.load(weights_only=True)`` so that loading never executes code. The 
 format name and version, the model class and the arguments that rebuild it, and any extra JSON
 (training histories). Writes go to a temporary file in the target directory that replaces the
 target only once complete (``os.replace``), so an interrupted save never destroys the old file.
+In a distributed run (:mod:`dbn.distributed`) only rank 0 writes: the other ranks hold the same
+parameters and return without touching the file (nor waiting for rank 0 to finish writing).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 
 import torch
 
+from dbn.distributed import is_rank_zero
+
 __all__ = ["FORMAT", "VERSION", "save_checkpoint", "load_checkpoint"]
 
 FORMAT = "dbn-checkpoint"
@@ -24,7 +28,9 @@ VERSION = 1
 
 
 def save_checkpoint(path: str | os.PathLike, *, kind: str, config: dict, state_dict: dict, extra: Any = None) -> None:
-    """Atomically write a checkpoint of a model of class ``kind`` to ``path``."""
+    """Atomically write a checkpoint of a model of class ``kind`` to ``path`` (on rank 0 only)."""
+    if not is_rank_zero():
+        return
     header = json.dumps({"format": FORMAT, "version": VERSION, "class": kind, "config": config, "extra": extra})
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
