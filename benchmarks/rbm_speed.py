@@ -7,13 +7,22 @@ rate 0.1. Contenders:
 * ``sklearn``: ``BernoulliRBM(n_components=500, batch_size=100, n_iter=1)`` on float32 input;
 * ``torch loop``: a minimal hand-written torch CD-1 loop, the reference the issue quotes;
 * ``dbn``: ``RBM(784, 500).fit(X, epochs=1, batch_size=100)``; the time of its updates alone
-  (``history_[0]["seconds"]``) and of the whole call (data checks and monitors included);
+  (``history_[-1]["seconds"]``) and of the whole call (data checks and monitors included);
+* ``dbn ... bfloat16`` (CPU) / ``tf32`` (CUDA): the same with ``precision=`` (:mod:`dbn.precision`);
 * ``GEMM floor``: the five matrix products of a CD-1 step alone, on the same shapes: no CD-1
   implementation in the same precision can be faster, so ``sklearn / floor`` is the ceiling of the
   ratio on this machine.
 
-Usage: ``python benchmarks/rbm_speed.py [--rows 60000] [--device cpu] [--repeats 3]``; the best of
-``--repeats`` runs is reported for each contender. Run it on an otherwise idle machine.
+On CUDA the reference is the plain torch loop (scikit-learn's CPU time is printed when it is not
+skipped), and ``dbn`` replays each epoch from CUDA graphs (:mod:`dbn.graphs`).
+
+``--large`` times a 4096 x 4096 RBM with batch 4096 instead (8192 random binary rows, TF32 on CUDA,
+bfloat16 on CPU unless ``--precision`` says otherwise) and prints its throughput as a fraction of
+the throughput of one 4096^3 product measured in the same precision by the same script: a CD-1 step
+is five products of 2 * 4096^3 flops each.
+
+Usage: ``python benchmarks/rbm_speed.py [--rows 60000] [--device cpu|cuda] [--repeats 3] [--large]``;
+the best of ``--repeats`` runs is reported for each contender. Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import numpy as np
 import torch
 
 from dbn import RBM
+from dbn.precision import PRECISIONS, autocast, matmul_precision
 
 N_HIDDEN, BATCH, LR = 500, 100, 0.1
 
@@ -87,11 +97,51 @@ def time_gemm_floor(X: np.ndarray, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def time_dbn(X: np.ndarray, device: torch.device) -> tuple[float, float]:
-    model = RBM(784, N_HIDDEN)
+def time_dbn(X: np.ndarray, device: torch.device, precision: str = "float32", epochs: int = 1) -> tuple[float, float]:
+    """Seconds of the last epoch's updates (CUDA graphs are captured in the first) and of the call."""
+    model = RBM(X.shape[1], N_HIDDEN)
     start = time.perf_counter()
-    model.fit(X, epochs=1, batch_size=BATCH, lr=LR, device=device, progress=False, seed=0)
-    return model.history_[0]["seconds"], time.perf_counter() - start
+    model.fit(X, epochs=epochs, batch_size=BATCH, lr=LR, device=device, progress=False, seed=0, precision=precision)
+    return model.history_[-1]["seconds"], (time.perf_counter() - start) / epochs
+
+
+def time_gemm_floor_bf16(X: np.ndarray, device: torch.device) -> float:
+    """The five products in bfloat16: the bound for ``precision="bfloat16"``."""
+    with torch.autocast(device.type, dtype=torch.bfloat16):
+        return time_gemm_floor(X, device)
+
+
+def large_layer(device: torch.device, precision: str, repeats: int) -> None:
+    """A 4096 x 4096 RBM, batch 4096: its CD-1 throughput against one product's throughput."""
+    size, rows, steps = 4096, 8192, 2
+    X = (torch.rand(rows, size, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    a, b = torch.rand(size, size, device=device), torch.rand(size, size, device=device)
+    with matmul_precision(precision), autocast(precision, device):
+        torch.mm(a, b)
+        gemm = []
+        for _ in range(repeats):
+            sync(device)
+            start = time.perf_counter()
+            for _ in range(steps):
+                torch.mm(a, b)
+            sync(device)
+            gemm.append((time.perf_counter() - start) / steps)
+    gemm_flops = 2 * size**3 / min(gemm)
+    runs = []
+    for _ in range(repeats):
+        model = RBM(size, size)
+        model.fit(X, epochs=2, batch_size=size, lr=0.01, device=device, progress=False, seed=0, precision=precision)
+        runs.append(model.history_[-1]["seconds"] / (rows // size))
+    step_flops = 5 * 2 * size**3 / min(runs)
+    print(f"4096 x 4096 RBM, batch 4096, precision {precision}, device {device}")
+    print(f"one 4096^3 product: {gemm_flops / 1e12:8.2f} TFLOP/s")
+    print(f"CD-1 step (5 products): {step_flops / 1e12:8.2f} TFLOP/s = {step_flops / gemm_flops:.0%} of the product's throughput"
+          f" ({size / min(runs):,.0f} samples/s)")
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def main() -> None:
@@ -100,8 +150,14 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-sklearn", action="store_true", help="GPU runs: skip the CPU reference")
+    parser.add_argument("--large", action="store_true", help="time a 4096 x 4096 RBM with batch 4096 instead")
+    parser.add_argument("--precision", choices=PRECISIONS, help="reduced precision to time (default: tf32 on CUDA, bfloat16 on CPU)")
     args = parser.parse_args()
     device = torch.device(args.device)
+    reduced = args.precision or ("tf32" if device.type == "cuda" else "bfloat16")
+    if args.large:
+        large_layer(device, reduced, args.repeats)
+        return
     X, source = load_binary_rows(args.rows)
     print(f"data: {X.shape[0]} x {X.shape[1]} {source}; hidden {N_HIDDEN}, batch {BATCH}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
@@ -110,13 +166,17 @@ def main() -> None:
     if not args.skip_sklearn:
         results["sklearn BernoulliRBM"] = min(time_sklearn(X) for _ in range(args.repeats))
     results["torch loop (plain)"] = min(time_torch_loop(X, device) for _ in range(args.repeats))
-    dbn_runs = [time_dbn(X, device) for _ in range(args.repeats)]
+    epochs = 2 if device.type == "cuda" else 1  # on CUDA the first epoch captures the graphs
+    dbn_runs = [time_dbn(X, device, epochs=epochs) for _ in range(args.repeats)]
     results["dbn RBM.fit (updates)"] = min(run[0] for run in dbn_runs)
     results["dbn RBM.fit (whole call)"] = min(run[1] for run in dbn_runs)
+    results[f"dbn RBM.fit {reduced}"] = min(time_dbn(X, device, reduced, epochs=epochs)[0] for _ in range(args.repeats))
     results["GEMM floor (5 products)"] = min(time_gemm_floor(X, device) for _ in range(args.repeats))
+    if reduced == "bfloat16":
+        results["GEMM floor bfloat16"] = min(time_gemm_floor_bf16(X, device) for _ in range(args.repeats))
 
-    reference = results.get("sklearn BernoulliRBM", results["torch loop (plain)"])
-    reference_name = "sklearn" if "sklearn BernoulliRBM" in results else "torch loop"
+    reference_name = "sklearn" if "sklearn BernoulliRBM" in results and device.type == "cpu" else "torch loop"
+    reference = results["sklearn BernoulliRBM" if reference_name == "sklearn" else "torch loop (plain)"]
     print(f"\n{'contender':28s} {'seconds':>9s} {'samples/s':>12s} {'x ' + reference_name:>12s}")
     for name, seconds in results.items():
         print(f"{name:28s} {seconds:9.3f} {X.shape[0] / seconds:12,.0f} {reference / seconds:12.2f}")

@@ -26,8 +26,9 @@ class DataStatistics:
 class BatchSource:
     """Yields the training minibatches of one epoch each time it is iterated.
 
-    In-memory data is kept as one tensor on the training device and reshuffled every epoch with a
-    fresh permutation drawn from ``generator``. Any other iterable (a ``DataLoader``, a generator
+    In-memory data is kept as one tensor on the training device (binary data as ``uint8``, a
+    quarter of float32's memory; each batch is converted when it is gathered) and reshuffled every
+    epoch with a fresh permutation drawn from ``generator``. Any other iterable (a ``DataLoader``, a generator
     function's result wrapped in a list, ...) is iterated as it is: shuffling is then its own job
     (``DataLoader(..., shuffle=True)``). Batches that are ``(data, target)`` pairs give their data.
     """
@@ -49,13 +50,24 @@ class BatchSource:
 
     def __iter__(self) -> Iterator[Tensor]:
         if isinstance(self.data, Tensor):
-            n = self.data.shape[0]
-            order = torch.randperm(n, generator=self.generator, device=self.data.device)
-            for start in range(0, n, self.batch_size):
-                yield self.data.index_select(0, order[start : start + self.batch_size])
+            for rows in self.permutation().split(self.batch_size):
+                yield self.gather(rows)
         else:
             for batch in self.data:
                 yield self.to_tensor(batch)
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the data is one tensor on the device (rather than an iterable of batches)."""
+        return isinstance(self.data, Tensor)
+
+    def permutation(self) -> Tensor:
+        """A fresh random order of the rows of in-memory data, on the device."""
+        return torch.randperm(self.data.shape[0], generator=self.generator, device=self.data.device)
+
+    def gather(self, rows: Tensor) -> Tensor:
+        """The rows ``rows`` of in-memory data, in the training dtype."""
+        return self.data.index_select(0, rows).to(self.dtype)
 
     def to_tensor(self, batch: Any) -> Tensor:
         """The data part of one batch of an iterable, as a tensor of the training dtype and device."""
@@ -72,7 +84,7 @@ class BatchSource:
         the running ones in float64.
         """
         if isinstance(self.data, Tensor):
-            chunks, check = self.data.split(chunk_size), False
+            chunks, check = (chunk.to(self.dtype) for chunk in self.data.split(chunk_size)), False
         else:
             chunks, check = (self.to_tensor(batch) for batch in self.data), True
         count = 0
@@ -98,7 +110,7 @@ class BatchSource:
         std = (squares / count).sqrt()
         if isinstance(self.data, Tensor):
             picked = torch.randperm(count, generator=self.generator, device=self.data.device)[:sample_size]
-            sample = self.data.index_select(0, picked)
+            sample = self.gather(picked)
         else:
             sample = torch.cat(kept)
         return DataStatistics(mean, std, sample)
@@ -115,9 +127,14 @@ def make_source(
     n_features: int,
     unit_interval: bool,
 ) -> BatchSource:
-    """Wrap training data: arrays and tensors are validated now and held on ``device``."""
+    """Wrap training data: arrays and tensors are validated now and held on ``device``.
+
+    Binary data (only zeros and ones) is held as ``uint8``.
+    """
     if is_array_like(X):
         X = as_float_tensor(X, name, dtype=dtype, device=device, n_features=n_features, unit_interval=unit_interval)
+        if unit_interval and all(torch.equal(chunk, chunk.round()) for chunk in X.split(8192)):
+            X = X.to(torch.uint8)
     elif not isinstance(X, Iterable):
         raise TypeError(f"{name} must be an array, a tensor or an iterable of batches, got {type(X).__name__}")
     return BatchSource(X, batch_size=batch_size, device=device, dtype=dtype, generator=generator)

@@ -31,15 +31,19 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from dbn.precision import autocast
 from dbn.units import Units
 
-__all__ = ["FreeEnergyDifference", "free_energy_difference"]
+__all__ = ["ContrastiveDivergence", "FreeEnergyDifference", "free_energy_difference"]
 
 
 def _mean_free_energy(visible: Units, hidden: Units, v: Tensor, x: Tensor, visible_bias: Tensor) -> Tensor:
-    return (visible.base(v).sum() - (v.sum(0) @ visible_bias) - hidden.log_partition(x).sum()) / v.shape[0]
+    """Mean free energy of the rows ``v`` with hidden inputs ``x``, accumulated in the bias dtype."""
+    dtype = visible_bias.dtype
+    base = visible.base(v).sum(dtype=dtype) - v.sum(0, dtype=dtype) @ visible_bias
+    return (base - hidden.log_partition(x).sum(dtype=dtype)) / v.shape[0]
 
 
 class FreeEnergyDifference(torch.autograd.Function):
@@ -61,22 +65,37 @@ class FreeEnergyDifference(torch.autograd.Function):
         hidden: Units,
     ) -> Tensor:
         ctx.save_for_backward(v_data, p_data, v_model, p_model)
-        return _mean_free_energy(visible, hidden, v_data, x_data, visible_bias) - _mean_free_energy(
-            visible, hidden, v_model, x_model, visible_bias
-        )
+        ctx.compute_dtype = x_data.dtype  # bfloat16 under autocast: the products of backward too
+        with torch.autocast(v_data.device.type, enabled=False):
+            return _mean_free_energy(visible, hidden, v_data, x_data, visible_bias) - _mean_free_energy(
+                visible, hidden, v_model, x_model, visible_bias
+            )
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         v_data, p_data, v_model, p_model = ctx.saved_tensors
         scale_model, scale_data = grad / v_model.shape[0], grad / v_data.shape[0]
         grad_weight = grad_visible = grad_hidden = None
-        if ctx.needs_input_grad[0]:
-            grad_weight = torch.mm(p_model.T, v_model).mul_(scale_model)
-            grad_weight.addmm_(p_data.T, v_data, alpha=-scale_data)
+        dtype, compute = grad.dtype, ctx.compute_dtype
+        # (g/m) (P_model^T V_model - (m/n) P_data^T V_data): the tensor g never becomes a Python
+        # number, so backward never waits for the device (and can be captured in a CUDA graph)
+        ratio = -v_model.shape[0] / v_data.shape[0]
+        if ctx.needs_input_grad[0] and compute == dtype:
+            grad_weight = torch.mm(p_model.T, v_model).addmm_(p_data.T, v_data, alpha=ratio).mul_(scale_model)
+        elif ctx.needs_input_grad[0] and ratio == -1:
+            # reduced precision: the two terms nearly cancel, so round only their difference, by
+            # taking it inside one product (accumulated in float32): [P_m; P_d]^T [V_m; -V_d]
+            stacked_p = torch.cat([p_model.to(compute), p_data.to(compute)])
+            stacked_v = torch.cat([v_model.to(compute), v_data.to(compute).neg()])
+            grad_weight = torch.mm(stacked_p.T, stacked_v).to(dtype).mul_(scale_model)
+        elif ctx.needs_input_grad[0]:
+            # unequal row counts (PCD with n_chains != batch size): products in full precision
+            grad_weight = torch.mm(p_model.T.to(dtype), v_model.to(dtype))
+            grad_weight.addmm_(p_data.T.to(dtype), v_data.to(dtype), alpha=ratio).mul_(scale_model)
         if ctx.needs_input_grad[1]:
-            grad_visible = v_model.sum(0).mul_(scale_model).sub_(v_data.sum(0).mul_(scale_data))
+            grad_visible = v_model.sum(0, dtype=dtype).mul_(scale_model).sub_(v_data.sum(0, dtype=dtype).mul_(scale_data))
         if ctx.needs_input_grad[2]:
-            grad_hidden = p_model.sum(0).mul_(scale_model).sub_(p_data.sum(0).mul_(scale_data))
+            grad_hidden = p_model.sum(0, dtype=dtype).mul_(scale_model).sub_(p_data.sum(0, dtype=dtype).mul_(scale_data))
         return (grad_weight, grad_visible, grad_hidden) + (None,) * 8
 
 
@@ -105,3 +124,108 @@ def free_energy_difference(
     if hidden_offset is not None:
         loss = loss + (x_data.mean(0) @ hidden_offset)
     return loss
+
+
+class ContrastiveDivergence(nn.Module):
+    """The CD-k (or PCD-k) objective of an RBM: ``loss = objective(v_data)``, then ``backward``.
+
+    The forward pass runs the Gibbs chain without autograd, from the data (CD) or from the
+    persistent chains (PCD), and returns :func:`free_energy_difference` of the chain's two ends.
+    Everything it changes is changed in place on the device: the persistent chains, the running
+    hidden activity of the sparsity penalty, and the running sums behind the per-epoch monitors
+    ``cd_loss`` and ``batch_recon_mse``. A step therefore never waits for the device, has the same
+    memory addresses every time (so it can be captured in a CUDA graph, :mod:`dbn.graphs`), and
+    can be wrapped in ``DistributedDataParallel``, whose all-reduce then averages the CD gradient.
+
+    Parameters
+    ----------
+    rbm : RBM
+        The model; its parameters are this module's parameters.
+    k : int
+        Gibbs steps per update.
+    generator : torch.Generator
+        Source of every random number drawn by the chain.
+    chains : Tensor, optional
+        Persistent chains (PCD); ``None`` for CD. Kept as a plain attribute, not a buffer: chains
+        are per process and must not be broadcast or saved with the model.
+    sample_visible : bool
+        In CD, sample the final visible state instead of using its probabilities.
+    sparsity_target, sparsity_cost : float, optional
+        Target hidden activity :math:`p` and penalty weight :math:`\\lambda` (Hinton 2010, sec. 11).
+    precision : str
+        ``"bfloat16"`` runs the chain and the gradient's products under :func:`torch.autocast`
+        (:mod:`dbn.precision`).
+    """
+
+    def __init__(
+        self,
+        rbm: Any,
+        *,
+        k: int,
+        generator: torch.Generator,
+        chains: Tensor | None = None,
+        sample_visible: bool = False,
+        sparsity_target: float | None = None,
+        sparsity_cost: float = 0.0,
+        precision: str = "float32",
+    ) -> None:
+        super().__init__()
+        self.rbm = rbm
+        self.k = k
+        self.generator = generator
+        self.chains = chains
+        self.sample_visible = sample_visible
+        self.precision = precision
+        device, dtype = rbm.weight.device, rbm.weight.dtype
+        self.sparsity = None
+        if sparsity_target is not None and sparsity_cost > 0:
+            self.sparsity = (sparsity_target, sparsity_cost)
+            self.running_activity = torch.full((rbm.n_hidden,), sparsity_target, device=device, dtype=dtype)
+        # running sums of cd_loss and batch_recon_mse, and the number of batches
+        self.totals = torch.zeros(3, device=device, dtype=torch.float64)
+
+    def forward(self, v_data: Tensor) -> Tensor:
+        """The surrogate loss of one step on the (standardised) batch ``v_data``."""
+        rbm, generator = self.rbm, self.generator
+        with autocast(self.precision, v_data.device):
+            with torch.no_grad():
+                x_data = rbm._hidden_input(v_data)
+                p_data = rbm.hidden.mean(x_data)
+                if self.chains is None:
+                    h = rbm.hidden.sample(x_data, generator, mean=p_data)
+                else:
+                    h = rbm.hidden.sample(rbm._hidden_input(self.chains), generator)
+                for step in range(self.k):
+                    z = rbm._visible_input(h)
+                    if step == self.k - 1 and self.chains is None and not self.sample_visible:
+                        v_model = rbm.visible.mean(z)
+                    else:
+                        v_model = rbm.visible.sample(z, generator)
+                    x_model = rbm._hidden_input(v_model)
+                    if step < self.k - 1:
+                        h = rbm.hidden.sample(x_model, generator)
+                p_model = rbm.hidden.mean(x_model)
+                offset = None
+                if self.sparsity is not None:
+                    target, cost = self.sparsity
+                    self.running_activity.mul_(0.9).add_(p_data.mean(0), alpha=0.1)
+                    # d/dx of the cross-entropy between target and running activity is (q - p)
+                    offset = cost * (self.running_activity - target)
+            loss = free_energy_difference(rbm, v_data, x_data, p_data, v_model, x_model, p_model, offset)
+        with torch.no_grad():
+            if self.chains is None:
+                error = (v_data - v_model).square().mean(dtype=torch.float64)
+            else:
+                self.chains.copy_(v_model)
+                error = torch.zeros((), device=v_data.device, dtype=torch.float64)
+            self.totals.add_(torch.stack([loss.detach().double(), error, torch.ones_like(error)]))
+        return loss
+
+    def read_monitors(self) -> dict[str, float | None]:
+        """Means of ``cd_loss`` and ``batch_recon_mse`` since the last call (one device sync)."""
+        loss, error, batches = self.totals.tolist()
+        self.totals.zero_()
+        if batches == 0:
+            return {"cd_loss": None, "batch_recon_mse": None}
+        loss, error = loss / batches, error / batches
+        return {"cd_loss": loss, "batch_recon_mse": None if self.chains is not None else error}

@@ -1,5 +1,8 @@
 r"""Training monitors of an RBM, computed once per epoch on fixed subsets of the data.
 
+(``cd_loss`` and ``batch_recon_mse`` are the exceptions: running sums over the epoch's batches,
+kept on the device by :class:`dbn.cd.ContrastiveDivergence` and read once at its end.)
+
 All functions take data already in the model's space (standardised for Gaussian visible units)
 and run without autograd. Each one is a deterministic function of the parameters except the
 pseudo-likelihood, whose flipped units are drawn from the generator it is given.
@@ -26,6 +29,14 @@ Keys of ``RBM.history_`` records (one dict per epoch):
     sec. 6): growing means overfitting. ``None`` without ``X_val``.
 ``val_recon_mse``
     ``recon_mse`` on ``X_val`` (``None`` without it).
+``cd_loss``
+    mean over the epoch's batches of the CD surrogate :math:`\overline{F(v_{data})} -
+    \overline{F(v_{model})}` (:mod:`dbn.cd`), accumulated on the device during the epoch.
+``batch_recon_mse``
+    mean over the epoch's batches of :math:`(v - v_{model})^2`, where :math:`v_{model}` is the
+    negative phase of CD-k started at the batch (Hinton & Salakhutdinov's training error; it is
+    free, being accumulated on the device during the epoch). ``None`` for persistent CD, whose
+    negative phase does not start at the data.
 ``update_ratio``
     :math:`\|\Delta W\| / \|W\|` of the first weight update of the epoch (Hinton 2010, sec. 4,
     suggests about 1e-3).

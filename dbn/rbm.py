@@ -34,8 +34,10 @@ from tqdm.auto import tqdm
 
 from dbn import monitors
 from dbn.batches import make_source
-from dbn.cd import free_energy_difference
+from dbn.cd import ContrastiveDivergence
+from dbn.graphs import EpochRunner
 from dbn.likelihood import ais_log_partition, exact_log_partition
+from dbn.precision import check_precision, matmul_precision
 from dbn.serialization import load_checkpoint, save_checkpoint
 from dbn.units import Units, get_units
 from dbn.validation import as_float_tensor, check_positive, resolve_device
@@ -293,49 +295,6 @@ class RBM(nn.Module):
 
     # ------------------------------------------------------------------ training
 
-    def _cd_loss(
-        self,
-        v_data: Tensor,
-        *,
-        k: int,
-        chains: Tensor | None,
-        sample_visible: bool,
-        generator: torch.Generator,
-        sparsity: tuple[Tensor, float, float] | None,
-    ) -> tuple[Tensor, Tensor | None]:
-        """Surrogate loss of one CD-k (or PCD-k) step and the new persistent chain state.
-
-        The chain runs without autograd, starting from the positive pre-activation (CD) or the
-        persistent chains (PCD); the loss is :func:`dbn.cd.free_energy_difference` of its two
-        ends, whose backward pass reuses the hidden means already computed. A CD-1 step thus costs
-        five matrix products: three forward, two for the weight gradient.
-        """
-        with torch.no_grad():
-            x_data = self._hidden_input(v_data)
-            p_data = self.hidden.mean(x_data)
-            if chains is None:
-                h = self.hidden.sample(x_data, generator, mean=p_data)
-            else:
-                h = self.hidden.sample(self._hidden_input(chains), generator)
-            for step in range(k):
-                z = self._visible_input(h)
-                if step == k - 1 and chains is None and not sample_visible:
-                    v_model = self.visible.mean(z)
-                else:
-                    v_model = self.visible.sample(z, generator)
-                x_model = self._hidden_input(v_model)
-                if step < k - 1:
-                    h = self.hidden.sample(x_model, generator)
-            p_model = self.hidden.mean(x_model)
-            offset = None
-            if sparsity is not None:
-                running, target, cost = sparsity
-                running.mul_(0.9).add_(p_data.mean(0), alpha=0.1)
-                # d/dx of the cross-entropy between target and running activity is (q - p) (Hinton 2010, sec. 11)
-                offset = cost * (running - target)
-        loss = free_energy_difference(self, v_data, x_data, p_data, v_model, x_model, p_model, offset)
-        return loss, (v_model if chains is not None else None)
-
     def fit(
         self,
         X: Tensor | np.ndarray | Iterable[Any],
@@ -360,6 +319,8 @@ class RBM(nn.Module):
         device: torch.device | str | None = None,
         seed: int | None = None,
         warm_start: bool = False,
+        precision: str = "float32",
+        cuda_graph: bool | None = None,
     ) -> RBM:
         """Train by contrastive divergence (CD-k) or persistent CD.
 
@@ -415,6 +376,12 @@ class RBM(nn.Module):
             seed gives the same model. Default: drawn from torch's global generator.
         warm_start : bool
             Continue from the current parameters and data statistics instead of re-initialising.
+        precision : {"float32", "tf32", "bfloat16"}
+            Precision of the products (:mod:`dbn.precision`): exact float32 (default), TF32
+            tensor cores on CUDA, or bfloat16 mixed precision (parameters and updates stay float32).
+        cuda_graph : bool, optional
+            Replay the steps of each epoch from CUDA graphs (:mod:`dbn.graphs`). Default: on for
+            in-memory data on a CUDA device with the default optimiser; ``True`` demands it.
 
         Returns
         -------
@@ -434,6 +401,9 @@ class RBM(nn.Module):
             check_positive(n_chains, "n_chains", integer=True)
         if sparsity_target is not None and not 0 < sparsity_target < 1:
             raise ValueError(f"sparsity_target must be in (0, 1), got {sparsity_target!r}")
+        check_precision(precision)
+        if cuda_graph not in (None, True, False):
+            raise TypeError(f"cuda_graph must be None, True or False, got {cuda_graph!r}")
         if not callable(momentum):
             check_positive(momentum, "momentum", allow_zero=True)
             momentum = (lambda value: lambda epoch: value)(float(momentum))
@@ -451,6 +421,10 @@ class RBM(nn.Module):
         V_val = None
         if X_val is not None:
             V_val = as_float_tensor(X_val, "X_val", dtype=self.weight.dtype, device=device, n_features=self.n_visible, unit_interval=unit_interval)
+        if cuda_graph and (device.type != "cuda" or not source.in_memory):
+            raise ValueError(f"cuda_graph=True needs in-memory X on a CUDA device, got {'a ' if source.in_memory else 'an iterable on '}{device}")
+        if cuda_graph is None:  # graphs need a generator the graph can advance (torch >= 2.5)
+            cuda_graph = device.type == "cuda" and source.in_memory and optimizer is None and hasattr(torch.cuda.CUDAGraph, "register_generator_state")
         stats = source.statistics(n_features=self.n_visible, unit_interval=unit_interval, sample_size=monitor_size)
 
         if not warm_start:
@@ -472,46 +446,64 @@ class RBM(nn.Module):
             n_chains = n_chains or batch_size
             previous = getattr(self, "persistent_chains_", None)
             if warm_start and previous is not None and previous.shape[0] == n_chains:
-                chains = previous.to(device)
+                chains = previous.to(device).clone()
             else:
-                base = self.base_rate_bias().expand(n_chains, -1).contiguous()
-                chains = self.visible.sample(base, generator)
-        sparsity = None
-        if sparsity_target is not None and sparsity_cost > 0:
-            sparsity = (torch.full((self.n_hidden,), sparsity_target, device=device, dtype=self.weight.dtype), sparsity_target, sparsity_cost)
+                chains = self.visible.sample(self.base_rate_bias().expand(n_chains, -1).contiguous(), generator)
+        objective = ContrastiveDivergence(
+            self, k=k, generator=generator, chains=chains, sample_visible=sample_visible,
+            sparsity_target=sparsity_target, sparsity_cost=sparsity_cost, precision=precision,
+        )
 
+        def step(batch: Tensor) -> None:
+            loss = objective(self._standardize(batch))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        weight_before = torch.empty_like(self.weight)
+        update_ratio = torch.zeros((), device=device, dtype=self.weight.dtype)
+
+        def first_step(batch: Tensor) -> None:
+            with torch.no_grad():
+                weight_before.copy_(self.weight)
+            step(batch)
+            with torch.no_grad():
+                change = torch.linalg.vector_norm(self.weight - weight_before)
+                update_ratio.copy_(change / torch.linalg.vector_norm(weight_before).clamp_min(1e-12))
+
+        runner = EpochRunner(step, source, use_graph=cuda_graph) if source.in_memory else None
         first_epoch = len(self.history_)
+        hyperparameters = None
         bar = tqdm(range(epochs), desc=description or f"RBM {self.n_visible}-{self.n_hidden}", disable=not progress, leave=False)
-        for epoch in bar:
-            schedule_momentum = momentum(first_epoch + epoch)
-            for group in opt.param_groups:
-                if "momentum" in group:
-                    group["momentum"] = schedule_momentum
-            started = time.perf_counter()
-            update_ratio = None
-            for batch in source:
-                v_data = self._standardize(batch)
-                loss, new_chains = self._cd_loss(v_data, k=k, chains=chains, sample_visible=sample_visible, generator=generator, sparsity=sparsity)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if update_ratio is None:
-                    before = self.weight.detach().clone()
-                    opt.step()
-                    update_ratio = torch.linalg.vector_norm(self.weight.detach() - before) / torch.linalg.vector_norm(before).clamp_min(1e-12)
+        with matmul_precision(precision):
+            for epoch in bar:
+                schedule_momentum = momentum(first_epoch + epoch)
+                for group in opt.param_groups:
+                    if "momentum" in group:
+                        group["momentum"] = schedule_momentum
+                settings = [(group.get("lr"), group.get("momentum"), group.get("weight_decay")) for group in opt.param_groups]
+                if runner is not None and settings != hyperparameters:
+                    runner.reset()  # captured graphs hold the old values
+                hyperparameters = settings
+                started = time.perf_counter()
+                if runner is not None:
+                    runner.run_epoch(first_step)
                 else:
-                    opt.step()
-                if new_chains is not None:
-                    chains = new_chains
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            seconds = time.perf_counter() - started
-            record = self._epoch_record(
-                first_epoch + epoch + 1, monitor_rows, val_rows, generator, update_ratio, seconds, opt.param_groups[0]
-            )
-            self.history_.append(record)
-            bar.set_postfix({key: f"{record[key]:.4g}" for key in ("recon_mse", "recon_kl", "pseudo_likelihood") if record[key] is not None})
-            if callbacks and any(bool(callback(self, record)) for callback in callbacks):
-                break
+                    batches = iter(source)
+                    first_step(next(batches))
+                    for batch in batches:
+                        step(batch)
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                seconds = time.perf_counter() - started
+                record = self._epoch_record(
+                    first_epoch + epoch + 1, monitor_rows, val_rows, generator, update_ratio, seconds, opt.param_groups[0]
+                )
+                record.update(objective.read_monitors())
+                self.history_.append(record)
+                bar.set_postfix({key: f"{record[key]:.4g}" for key in ("recon_mse", "recon_kl", "pseudo_likelihood") if record[key] is not None})
+                if callbacks and any(bool(callback(self, record)) for callback in callbacks):
+                    break
         bar.close()
         if chains is not None:
             self.persistent_chains_ = chains
@@ -523,7 +515,7 @@ class RBM(nn.Module):
         monitor_rows: Tensor,
         val_rows: Tensor | None,
         generator: torch.Generator,
-        update_ratio: Tensor | None,
+        update_ratio: Tensor,
         seconds: float,
         group: dict,
     ) -> dict:
@@ -536,7 +528,7 @@ class RBM(nn.Module):
             "pseudo_likelihood": monitors.pseudo_likelihood(self, monitor_rows, generator),
             "free_energy_gap": None if val_rows is None else monitors.free_energy_gap(self, val_rows, monitor_rows),
             "val_recon_mse": None if val_rows is None else monitors.reconstruction_errors(self, val_rows)[0],
-            "update_ratio": None if update_ratio is None else float(update_ratio),
+            "update_ratio": float(update_ratio),
             "dead_fraction": dead,
             "saturated_fraction": saturated,
             "seconds": seconds,

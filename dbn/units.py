@@ -66,7 +66,8 @@ class BernoulliUnits(Units):
 
     def sample(self, z: Tensor, generator: torch.Generator | None = None, mean: Tensor | None = None) -> Tensor:
         p = self.mean(z) if mean is None else mean
-        u = torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype)
+        # uniform numbers in at least float32, so that bfloat16 probabilities are not quantised
+        u = torch.rand(p.shape, generator=generator, device=p.device, dtype=torch.promote_types(p.dtype, torch.float32))
         # 1 where u < p: ceil(p - u) is 1 there and 0 (or -0, hence abs) elsewhere; in place, in
         # the floating dtype, with no boolean intermediate
         return torch.sub(p, u, out=u).ceil_().abs_()

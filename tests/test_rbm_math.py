@@ -9,6 +9,7 @@ import torch
 
 from conftest import binary_states, joint_log_weights, random_rbm
 from dbn import RBM
+from dbn.cd import ContrastiveDivergence
 from dbn.likelihood import ais_betas
 
 
@@ -120,12 +121,12 @@ def test_cd_with_many_steps_approaches_exact_gradient():
     data = binary_states(6)[torch.tensor([3, 12, 33, 60])]
     batch = data.repeat(5000, 1)
     generator = torch.Generator().manual_seed(0)
-    loss, _ = rbm._cd_loss(batch, k=30, chains=None, sample_visible=True, generator=generator, sparsity=None)
+    loss = ContrastiveDivergence(rbm, k=30, generator=generator, sample_visible=True)(batch)
     (cd_gradient,) = torch.autograd.grad(-loss, rbm.weight)
     exact = exact_log_likelihood_gradient(rbm, data)
     assert torch.linalg.norm(cd_gradient - exact) < 0.05 * torch.linalg.norm(exact) + 0.01
 
-    loss_1, _ = rbm._cd_loss(batch, k=1, chains=None, sample_visible=True, generator=generator, sparsity=None)
+    loss_1 = ContrastiveDivergence(rbm, k=1, generator=generator, sample_visible=True)(batch)
     (cd1_gradient,) = torch.autograd.grad(-loss_1, rbm.weight)
     assert torch.linalg.norm(cd1_gradient - exact) > torch.linalg.norm(cd_gradient - exact)
 
