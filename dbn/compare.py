@@ -12,7 +12,24 @@ SGD); for each activation and scheme the rate with the best mean validation accu
 at the last epoch is *selected* (ties: lower validation loss) and only the selected rate's test
 numbers enter the table. A selected rate at either end of the grid is flagged (``lr_at_edge`` in
 the records, † in the tables): the search may have been cut short there. The test rows are not
-used for any choice.
+used for any choice. On large data the search can be made cheaper and separate from the final
+runs (``search_rows``, ``search_epochs``, ``search_seeds``): every rate is tried on part of the
+training rows for fewer epochs, and only the chosen rate is then trained, from every seed, on all
+the training rows.
+
+Rows that are not initialisation schemes. :data:`BATCHNORM` is the same MLP with an
+``nn.BatchNorm1d`` after every hidden linear layer and torch's default initialisation (the
+``default`` scheme); it trains in train mode (batch statistics) and is measured in eval mode
+(running statistics), as every model is. A scheme that does not apply to an activation (``dbn``
+for maxout) has no record and reads "—" in the tables.
+
+Convergence. A run has *not converged* ("n/c", as in Mishkin & Matas's 2016 table) when its final
+training loss is not finite or not below :data:`CONVERGENCE_FRACTION` = 0.9 of the chance level,
+the cross-entropy :math:`H = -\sum_c p_c \log p_c` of predicting the training class frequencies
+(:func:`converged`): it diverged, or learnt nothing beyond the class frequencies. Such runs are
+reported, never hidden: a cell where no seed converged reads ``n/c (2.30)`` with its mean final
+training loss (``n/c (diverged)`` when that is not finite), and a cell where some did not adds
+their count, ``(1/3 n/c)``, to the mean ± std of the others.
 
 One loop, batched. All models of one activation are trained together as one
 :class:`StackedMLP` (grouped matrix products, ``torch.baddbmm``: output shape
@@ -50,18 +67,23 @@ from sklearn.model_selection import train_test_split
 from torch import Tensor, nn
 
 from dbn.diagnostics import layer_statistics
-from dbn.init import SCHEMES, get_activation, init_
+from dbn.init import ACTIVATIONS, SCHEMES, get_activation, init_
 from dbn.training import train_network
 from dbn.validation import as_float_tensor
 
 __all__ = [
+    "BATCHNORM",
+    "CONVERGENCE_FRACTION",
     "DEFAULT_LRS",
     "DEFAULT_SCHEMES",
     "EDGE_MARK",
     "StackedMLP",
     "add_compare_parser",
+    "applies",
     "build_mlp",
+    "chance_loss",
     "compare_inits",
+    "converged",
     "initial_model",
     "main",
     "plot_curves",
@@ -73,24 +95,42 @@ __all__ = [
     "write_csv",
 ]
 
-#: every scheme of :data:`dbn.init.SCHEMES` but ``dbn`` (which pretrains, hence costs more)
-DEFAULT_SCHEMES = tuple(name for name in SCHEMES if name != "dbn")
+#: the row of the network with batch normalisation after every hidden linear layer (torch's default init)
+BATCHNORM = "batchnorm"
+#: every scheme of :data:`dbn.init.SCHEMES` but ``dbn`` (which pretrains, hence costs more), and batch normalisation
+DEFAULT_SCHEMES = (*(name for name in SCHEMES if name != "dbn"), BATCHNORM)
+#: a run has converged when its final training loss is below this fraction of the chance level (:func:`converged`)
+CONVERGENCE_FRACTION = 0.9
 #: the learning rates searched for every scheme by default
 DEFAULT_LRS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 #: the marker of a selected rate at the edge of the searched grid
 EDGE_MARK = "†"
 _EVAL_CHUNK = 2048
+_NORM_STATE = ("weight", "bias", "running_mean", "running_var")
 
 
-def build_mlp(n_inputs: int, hidden: Sequence[int], n_outputs: int, activation: str) -> nn.Sequential:
-    """``Linear, f, Linear, f, ..., Linear``: the hidden sizes, then a linear output layer."""
-    factory = get_activation(activation).module
+def build_mlp(n_inputs: int, hidden: Sequence[int], n_outputs: int, activation: str, *, batchnorm: bool = False) -> nn.Sequential:
+    """``Linear, [BatchNorm1d], f, Linear, ..., Linear``: the hidden sizes, then a linear output layer.
+
+    Each hidden linear layer has ``pieces * width`` outputs (:attr:`dbn.init.Activation.pieces`:
+    ``k`` for maxout, whose module maps them to ``width`` units); with ``batchnorm`` an
+    ``nn.BatchNorm1d`` (torch's defaults) normalises them before the activation.
+    """
+    entry = get_activation(activation)
     sizes = [n_inputs, *hidden]
     modules: list[nn.Module] = []
     for below, above in zip(sizes, sizes[1:]):
-        modules += [nn.Linear(below, above), factory()]
+        modules.append(nn.Linear(below, entry.pieces * above))
+        if batchnorm:
+            modules.append(nn.BatchNorm1d(entry.pieces * above))
+        modules.append(entry.module())
     modules.append(nn.Linear(sizes[-1], n_outputs))
     return nn.Sequential(*modules)
+
+
+def _architecture(model: nn.Sequential) -> tuple:
+    """The layers of a network by type and settings (shapes, slopes, pieces, norm options)."""
+    return tuple((type(module).__name__, module.extra_repr()) for module in model)
 
 
 class StackedMLP(nn.Module):
@@ -99,27 +139,34 @@ class StackedMLP(nn.Module):
     Layer :math:`l` holds the weights of every model in one tensor of shape
     (M, out, in); a batch ``x`` of shape (B, in) gives outputs of shape (B, M, out), rows first as
     :func:`dbn.training.train_network` expects, through :math:`z = b + h W^\top` per model
-    (``torch.baddbmm``).
+    (``torch.baddbmm``). The activation acts on the last dimension (maxout included). Each
+    ``nn.BatchNorm1d`` of the models becomes one ``nn.BatchNorm1d`` over the M x C channels of
+    the batch laid out as (B, M C): every channel of every model gets its own batch statistics,
+    running statistics and affine parameters, exactly as in the separate models, and
+    ``train()``/``eval()`` switch all of them between batch and running statistics.
 
     Parameters
     ----------
     models : sequence of nn.Sequential
-        Networks built by :func:`build_mlp` with the same sizes and activation; their current
-        weights are copied.
+        Networks built by :func:`build_mlp` with the same sizes, activation and normalisation
+        (``nn.BatchNorm1d`` with affine parameters and running statistics, as built there);
+        their current weights and normalisation state are copied.
     """
 
     def __init__(self, models: Sequence[nn.Sequential]) -> None:
         super().__init__()
         if not models:
             raise ValueError("StackedMLP needs at least one model")
+        architectures = [_architecture(model) for model in models]
+        if any(architecture != architectures[0] for architecture in architectures):
+            raise ValueError(f"every model must have the same layer shapes and types, got {architectures[0]} and others")
         layers = [[m for m in model if isinstance(m, nn.Linear)] for model in models]
-        shapes = [[tuple(layer.weight.shape) for layer in model] for model in layers]
-        if any(shape != shapes[0] for shape in shapes):
-            raise ValueError(f"every model must have the same layer shapes, got {shapes[0]} and others")
+        norms = [[m for m in model if isinstance(m, nn.BatchNorm1d)] for model in models]
         self.weights = nn.ParameterList(nn.Parameter(torch.stack([m[i].weight.detach() for m in layers])) for i in range(len(layers[0])))
         self.biases = nn.ParameterList(nn.Parameter(torch.stack([m[i].bias.detach() for m in layers])) for i in range(len(layers[0])))
-        self.activation = next(m for m in models[0] if not isinstance(m, nn.Linear))
-        self._template = models[0]
+        self.norms = nn.ModuleList(_stack_norms([m[i] for m in norms]) for i in range(len(norms[0])))
+        self.activation = next(m for m in models[0] if not isinstance(m, (nn.Linear, nn.BatchNorm1d)))
+        self._template = [copy.deepcopy(models[0])]  # a list: not registered, its parameters are not ours
 
     @property
     def n_models(self) -> int:
@@ -127,20 +174,42 @@ class StackedMLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         h = x.expand(self.n_models, *x.shape)
-        for index, (weight, bias) in enumerate(zip(self.weights, self.biases)):
-            h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
-            if index + 1 < len(self.weights):
+        linear, norm = iter(zip(self.weights, self.biases)), iter(self.norms)
+        for module in self._template[0]:
+            if isinstance(module, nn.Linear):
+                weight, bias = next(linear)
+                h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+            elif isinstance(module, nn.BatchNorm1d):
+                models, rows, channels = h.shape
+                h = next(norm)(h.transpose(0, 1).reshape(rows, models * channels)).view(rows, models, channels).transpose(0, 1)
+            else:
                 h = self.activation(h)
         return h.transpose(0, 1)
 
     @torch.no_grad()
     def unstack(self, index: int) -> nn.Sequential:
-        """Model ``index`` as an independent ``nn.Sequential``."""
-        model = copy.deepcopy(self._template)
+        """Model ``index`` as an independent ``nn.Sequential`` (in eval mode)."""
+        model = copy.deepcopy(self._template[0]).eval()
         for layer, weight, bias in zip([m for m in model if isinstance(m, nn.Linear)], self.weights, self.biases):
             layer.weight.copy_(weight[index])
             layer.bias.copy_(bias[index])
+        for norm, stacked in zip([m for m in model if isinstance(m, nn.BatchNorm1d)], self.norms):
+            part = slice(index * norm.num_features, (index + 1) * norm.num_features)
+            for name in _NORM_STATE:
+                getattr(norm, name).copy_(getattr(stacked, name)[part])
+            norm.num_batches_tracked.copy_(stacked.num_batches_tracked)
         return model
+
+
+@torch.no_grad()
+def _stack_norms(norms: list[nn.BatchNorm1d]) -> nn.BatchNorm1d:
+    """One ``nn.BatchNorm1d`` over the channels of all ``norms`` side by side, their state copied."""
+    first = norms[0]
+    stacked = nn.BatchNorm1d(len(norms) * first.num_features, eps=first.eps, momentum=first.momentum).to(first.weight.dtype)
+    for name in _NORM_STATE:
+        getattr(stacked, name).copy_(torch.cat([getattr(norm, name) for norm in norms]))
+    stacked.num_batches_tracked.copy_(first.num_batches_tracked)
+    return stacked
 
 
 def _summed_loss(scales: Tensor):
@@ -161,6 +230,12 @@ def _scheme_seed(seed: int, scheme: str) -> int:
     return zlib.crc32(f"{scheme}/{seed}".encode())  # torch seeds its Mersenne Twister with 32 bits
 
 
+def applies(scheme: str, activation: str) -> bool:
+    """Whether row ``scheme`` (a key of :data:`dbn.init.SCHEMES` or :data:`BATCHNORM`) is defined
+    for ``activation`` networks (``dbn`` is not for maxout: no RBM has its pieces)."""
+    return scheme == BATCHNORM or SCHEMES[scheme].applies(get_activation(activation))
+
+
 def initial_model(
     scheme: str,
     seed: int,
@@ -172,10 +247,32 @@ def initial_model(
     X: Tensor | np.ndarray | None = None,
     options: dict | None = None,
 ) -> nn.Sequential:
-    """The network :func:`compare_inits` starts from for ``(scheme, seed, activation)``."""
-    model = build_mlp(n_inputs, hidden, n_outputs, activation)
+    """The network :func:`compare_inits` starts from for ``(scheme, seed, activation)``.
+
+    ``scheme`` is a key of :data:`dbn.init.SCHEMES`, or :data:`BATCHNORM`: the MLP with an
+    ``nn.BatchNorm1d`` after every hidden linear layer, initialised by torch's default
+    (the ``default`` scheme)."""
+    batchnorm = scheme == BATCHNORM
+    model = build_mlp(n_inputs, hidden, n_outputs, activation, batchnorm=batchnorm)
     generator = torch.Generator().manual_seed(_scheme_seed(seed, scheme))
-    return init_(model, scheme, X=X, generator=generator, activation=activation, **(options or {}))
+    return init_(model, "default" if batchnorm else scheme, X=X, generator=generator, activation=activation, **(options or {}))
+
+
+def chance_loss(y: Tensor | np.ndarray) -> float:
+    r"""The cross-entropy of the best constant prediction, the class frequencies :math:`p_c`:
+    :math:`H = -\sum_c p_c \log p_c` nats (:math:`\log C` for balanced classes)."""
+    counts = torch.bincount(torch.as_tensor(np.asarray(y), dtype=torch.int64)).double()
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * p.log()).sum())
+
+
+def converged(train_loss: float, chance: float) -> bool:
+    r"""Our definition of convergence: the final training loss is finite and below
+    :data:`CONVERGENCE_FRACTION` of the chance level ``chance`` (:func:`chance_loss`), i.e. the
+    network has learnt more than the class frequencies. Otherwise the run is "n/c" (not
+    converged): it diverged, or is stuck at (or above) chance, as a network whose signal vanishes
+    (tiny weights, the symmetric zero start) or that sits on the deep-sigmoid plateau."""
+    return math.isfinite(train_loss) and train_loss < CONVERGENCE_FRACTION * chance
 
 
 @torch.no_grad()
@@ -203,9 +300,20 @@ def _split_data(X: Any, y: Any, X_test: Any, y_test: Any, test_fraction: float, 
         X, X_test, y, y_test = train_test_split(X, y, test_size=test_fraction, stratify=y, random_state=seed)
     X_fit, X_val, y_fit, y_val = train_test_split(X, y, test_size=validation_fraction, stratify=y, random_state=seed)
     parts = {}
-    for name, (features, labels) in {"train": (X_fit, y_fit), "val": (X_val, y_val), "test": (X_test, y_test)}.items():
+    for name, (features, labels) in {"train": (X_fit, y_fit), "val": (X_val, y_val), "test": (X_test, y_test),
+                                     "all_train": (X, y)}.items():
         parts[name] = (as_float_tensor(features, f"X_{name}", n_features=X.shape[1]), torch.as_tensor(np.asarray(labels), dtype=torch.int64))
     return parts
+
+
+def _subset(part: tuple[Tensor, Tensor], size: int | None, seed: int) -> tuple[Tensor, Tensor]:
+    """At most ``size`` rows of a (features, labels) part, stratified, the same for the same seed."""
+    features, labels = part
+    if size is None or size >= len(labels):
+        return part
+    rows, _ = train_test_split(np.arange(len(labels)), train_size=size, stratify=labels.numpy(), random_state=seed)
+    rows = torch.as_tensor(np.sort(rows))
+    return features[rows], labels[rows]
 
 
 def compare_inits(
@@ -226,6 +334,10 @@ def compare_inits(
     validation_fraction: float = 0.2,
     target_accuracy: float = 0.9,
     scheme_options: dict[str, dict] | None = None,
+    search_rows: int | None = None,
+    search_epochs: int | None = None,
+    search_seeds: int | None = None,
+    monitor_rows: int | None = None,
     batched: bool = True,
     keep_models: bool = False,
     data_seed: int = 0,
@@ -242,11 +354,14 @@ def compare_inits(
     X_test, y_test : arrays, optional
         A separate test set (e.g. MNIST's official one).
     hidden : sequence of int
-        Hidden layer sizes; the output layer has one unit per class.
+        Hidden layer sizes (units; a maxout layer's linear layer has ``k`` times more outputs);
+        the output layer has one unit per class.
     activation : str or sequence of str
         Keys of :data:`dbn.init.ACTIVATIONS`; one batch of models per activation.
     schemes : sequence of str
-        Keys of :data:`dbn.init.SCHEMES`.
+        Keys of :data:`dbn.init.SCHEMES`, or :data:`BATCHNORM` (the network with batch
+        normalisation, torch's default initialisation). A scheme that does not apply to an
+        activation (:func:`applies`: ``dbn`` for maxout) is skipped for it, leaving no record.
     seeds : int or sequence of int
         Seeds of the initial weights (``n`` means ``range(n)``). The minibatch order comes from
         ``data_seed`` and is the same for every model, so that across seeds only the initial
@@ -259,9 +374,20 @@ def compare_inits(
         ``epochs_to_target`` is the first epoch whose validation accuracy reaches it.
     scheme_options : dict, optional
         Options per scheme name, passed to :func:`dbn.init.init_` (e.g. ``{"dbn": {"epochs": 10}}``).
+    search_rows, search_epochs, search_seeds : int, optional
+        A cheaper two-stage search: each rate is trained ``search_epochs`` epochs on a stratified
+        ``search_rows`` of the training rows from the first ``search_seeds`` seeds (defaults: all
+        rows, ``epochs``, every seed), the rate is selected on the validation split as usual,
+        and then only the selected rate is trained, from every seed, ``epochs`` epochs on all
+        the training rows *including* the validation rows (the test rows stay untouched). Off
+        (one stage) unless one of the three is given.
+    monitor_rows : int, optional
+        Measure the training loss and accuracy on a fixed stratified subset of at most this many
+        training rows (default all), to save evaluation time on large data.
     batched : bool
-        Train all models of an activation at once (:class:`StackedMLP`); ``False`` trains them
-        one after another through the same loop (the reference, and the benchmark's baseline).
+        Train all models of an activation at once (:class:`StackedMLP`, one stack per
+        architecture: with and without batch normalisation); ``False`` trains them one after
+        another through the same loop (the reference, and the benchmark's baseline).
     keep_models : bool
         Add ``initial_model`` and ``model`` (``nn.Sequential``, CPU) to each record.
     data_seed : int
@@ -272,69 +398,96 @@ def compare_inits(
     Returns
     -------
     list of dict
-        One record per model: ``scheme``, ``activation``, ``seed``, ``lr``, ``selected`` (the
-        rate chosen for this scheme and activation), ``lr_at_edge`` (True on the selected records
-        when that rate is the smallest or largest of two or more searched), ``curves`` (lists over epochs 0..epochs,
-        epoch 0 being the initial network: ``train_loss``, ``train_accuracy``, ``val_loss``,
-        ``val_accuracy``, ``test_loss``, ``test_accuracy``), the final ``train_loss``,
-        ``train_accuracy``, ``val_loss``, ``val_accuracy``, ``test_loss``, ``test_accuracy``,
-        ``epochs_to_target`` (None if never), ``diverged``, ``init_statistics``
-        (:func:`dbn.diagnostics.layer_statistics` of the initial network on 500 training rows)
-        and ``seconds`` (the wall time of the whole batch of models, or of this model).
+        One record per model: ``scheme``, ``activation``, ``seed``, ``lr``, ``stage`` (``"search"``
+        or ``"final"``; one stage: every record is ``"final"``), ``selected`` (a final record of the
+        rate chosen for this scheme and activation: the records the tables use), ``lr_at_edge``
+        (True on the selected records when that rate is the smallest or largest of two or more
+        searched), ``curves`` (lists over epochs 0..epochs, epoch 0 being the initial network:
+        ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``, ``test_loss``,
+        ``test_accuracy``; a part a stage does not measure is absent: no test in the search
+        stage, no validation in the final one), the final value of each (None where absent),
+        ``epochs_to_target`` (None if never or without validation), ``diverged``,
+        ``converged`` (:func:`converged`: the final training loss is finite and below
+        :data:`CONVERGENCE_FRACTION` of the chance level; "n/c" in the tables otherwise),
+        ``init_statistics`` (:func:`dbn.diagnostics.layer_statistics` of the initial network on
+        500 training rows) and ``seconds`` (the wall time of the whole batch of models, or of
+        this model).
 
     Raises
     ------
     ValueError
-        For unknown schemes or activations, mismatched shapes, or empty lists.
+        For unknown schemes or activations, mismatched shapes, empty lists, or a batch-normalised
+        run whose last minibatch would hold a single row.
     """
     activations = [activation] if isinstance(activation, str) else list(activation)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     for name in activations:
         get_activation(name)
-    unknown = [name for name in schemes if name not in SCHEMES]
+    unknown = [name for name in schemes if name not in SCHEMES and name != BATCHNORM]
     if unknown:
-        raise ValueError(f"unknown initialisation scheme(s) {unknown}; known: {', '.join(SCHEMES)}")
+        raise ValueError(f"unknown initialisation scheme(s) {unknown}; known: {', '.join([*SCHEMES, BATCHNORM])}")
     if not activations or not schemes or not seed_list or not lrs:
         raise ValueError("activation, schemes, seeds and lrs must each name at least one value")
     if any(not lr > 0 for lr in lrs):
         raise ValueError(f"learning rates must be positive, got {list(lrs)}")
+    two_stage = search_rows is not None or search_epochs is not None or search_seeds is not None
     parts = _split_data(X, y, X_test, y_test, test_fraction, validation_fraction, data_seed)
     X_fit, y_fit = parts["train"]
     n_classes = int(max(int(labels.max()) for _, labels in parts.values())) + 1
+    if BATCHNORM in schemes:
+        rows = [len(parts["all_train" if two_stage else "train"][1])] + ([min(search_rows or len(y_fit), len(y_fit))] if two_stage else [])
+        if any(n % batch_size == 1 for n in rows):
+            raise ValueError(f"batch_size={batch_size} leaves a last minibatch of one row, which batch normalisation cannot train on")
+    if two_stage:
+        search_parts = {"train": _subset(parts["train"], search_rows, data_seed), "val": parts["val"]}
+        final_parts = {"train": parts["all_train"], "test": parts["test"]}
+        stages = [("search", search_parts, search_epochs or epochs, seed_list[:search_seeds or len(seed_list)], lrs),
+                  ("final", final_parts, epochs, seed_list, None)]
+    else:
+        stages = [("final", {name: parts[name] for name in ("train", "val", "test")}, epochs, seed_list, lrs)]
+    chance = chance_loss(y_fit)
     options = scheme_options or {}
     records: list[dict] = []
     for name in activations:
         started = time.perf_counter()
-        keys, models = [], []
-        for seed in seed_list:
-            for scheme in schemes:
-                model = initial_model(scheme, seed, n_inputs=X_fit.shape[1], hidden=hidden, n_outputs=n_classes,
-                                      activation=name, X=X_fit, options=options.get(scheme))
-                keys.append((scheme, seed))
-                models.append(model)
-        statistics = [layer_statistics(model, X_fit[:500], y_fit[:500]) for model in models]
-        initial = [copy.deepcopy(model) for model in models] if keep_models else None
-        runs = [(key, lr) for key in keys for lr in lrs]
-        curves, trained, seconds = _train(models, lrs, parts, epochs, batch_size, momentum, data_seed, batched)
-        for index, ((scheme, seed), lr) in enumerate(runs):
-            curve = {metric: values[index] for metric, values in curves.items()}
-            reached = [epoch for epoch, value in enumerate(curve["val_accuracy"]) if value >= target_accuracy]
-            record = {
-                "scheme": scheme, "activation": name, "seed": seed, "lr": lr, "selected": False, "lr_at_edge": False,
-                "curves": curve,
-                **{metric: values[-1] for metric, values in curve.items()},
-                "epochs_to_target": reached[0] if reached else None,
-                "diverged": not math.isfinite(curve["train_loss"][-1]),
-                "init_statistics": statistics[index // len(lrs)],
-                "seconds": seconds[index] if seconds is not None else None,
-            }
-            if keep_models:
-                record["initial_model"] = initial[index // len(lrs)]
-                record["model"] = trained(index)
-            records.append(record)
+        rows = [scheme for scheme in schemes if applies(scheme, name)]
+        initial = {(scheme, seed): initial_model(scheme, seed, n_inputs=X_fit.shape[1], hidden=hidden, n_outputs=n_classes,
+                                                 activation=name, X=X_fit, options=options.get(scheme))
+                   for seed in seed_list for scheme in rows}
+        statistics = {key: layer_statistics(model, X_fit[:500], y_fit[:500]) for key, model in initial.items()}
+        chosen: dict[str, tuple[float, bool]] = {}
+        for stage, stage_parts, stage_epochs, stage_seeds, stage_lrs in stages:
+            runs = [(scheme, seed, lr) for seed in stage_seeds for scheme in rows
+                    for lr in (stage_lrs if stage_lrs is not None else [chosen[scheme][0]])]
+            measured_parts = {**stage_parts, "train": _subset(stage_parts["train"], monitor_rows, data_seed)}
+            curves, trained, seconds = _train([(initial[scheme, seed], lr) for scheme, seed, lr in runs], stage_parts["train"],
+                                              measured_parts, stage_epochs, batch_size, momentum, data_seed, batched)
+            stage_records = []
+            for index, (scheme, seed, lr) in enumerate(runs):
+                curve = {metric: values[index] for metric, values in curves.items()}
+                reached = [epoch for epoch, value in enumerate(curve.get("val_accuracy", [])) if value >= target_accuracy]
+                record = {
+                    "scheme": scheme, "activation": name, "seed": seed, "lr": lr, "stage": stage, "selected": False, "lr_at_edge": False,
+                    "curves": curve,
+                    **{f"{part}_{metric}": None for part in ("val", "test") for metric in ("loss", "accuracy")},
+                    **{metric: values[-1] for metric, values in curve.items()},
+                    "epochs_to_target": reached[0] if reached else None,
+                    "diverged": not math.isfinite(curve["train_loss"][-1]),
+                    "converged": converged(curve["train_loss"][-1], chance),
+                    "init_statistics": statistics[scheme, seed],
+                    "seconds": seconds[index] if seconds is not None else None,
+                }
+                if keep_models:
+                    record["initial_model"] = copy.deepcopy(initial[scheme, seed])
+                    record["model"] = trained(index)
+                stage_records.append(record)
+            if stage_lrs is not None:
+                chosen = _select_learning_rates(stage_records)
+            if stage == "final":
+                _mark_selected(stage_records, chosen)
+            records += stage_records
         if progress:
-            print(f"{name}: {len(runs)} models in {time.perf_counter() - started:.1f} s")
-    _select_learning_rates(records)
+            print(f"{name}: {sum(r['activation'] == name for r in records)} models in {time.perf_counter() - started:.1f} s")
     return records
 
 
@@ -351,63 +504,84 @@ def _per_model(measured: list[dict[str, Tensor]]) -> dict[str, list[list[float]]
     return {metric: torch.stack([epoch[metric] for epoch in measured], 1).tolist() for metric in measured[0]}
 
 
-def _fit(model: nn.Module, forward: Any, loss: Any, lr: float, parts: dict, epochs: int, batch_size: int, momentum: float,
-         seed: int) -> list[dict[str, Tensor]]:
-    """Train ``model`` with one call of :func:`dbn.training.train_network` (SGD with momentum, no
-    validation, no early stopping) and measure ``forward`` on every part before training and after
-    each epoch. A run that diverges keeps its non-finite parameters, measured as they are for the
-    epochs it did not finish."""
-    X_fit, y_fit = parts["train"]
-    measured = [_measure(forward, parts)]
+def _fit(model: nn.Module, forward: Any, loss: Any, lr: float, train: tuple[Tensor, Tensor], parts: dict, epochs: int,
+         batch_size: int, momentum: float, seed: int) -> list[dict[str, Tensor]]:
+    """Train ``model`` on ``train`` with one call of :func:`dbn.training.train_network` (SGD with
+    momentum, no validation, no early stopping) and measure ``forward`` on every part before
+    training and after each epoch, in eval mode (batch normalisation with its running
+    statistics; training itself runs in train mode). A run that diverges keeps its non-finite
+    parameters, measured as they are for the epochs it did not finish."""
 
-    def measure(_model: nn.Module, _record: dict) -> None:
+    measured: list[dict[str, Tensor]] = []
+
+    def measure(*_: Any) -> None:
+        was_training = model.training
+        model.eval()
         measured.append(_measure(forward, parts))
+        model.train(was_training)
 
+    measure()
+    model.eval()  # train_network first checks the model on a single row: no batch statistics there
     try:
-        train_network(model, X_fit, y_fit, loss=loss, classify=True, epochs=epochs, batch_size=batch_size, lr=lr,
+        train_network(model, *train, loss=loss, classify=True, epochs=epochs, batch_size=batch_size, lr=lr,
                       momentum=momentum, patience=None, seed=seed, progress=False, callbacks=[measure])
     except ValueError as error:
         if "loss became" not in str(error):
             raise
-    return measured + [_measure(forward, parts)] * (epochs + 1 - len(measured))
+    if len(measured) < epochs + 1:
+        measure()
+        measured += [measured[-1]] * (epochs + 1 - len(measured))
+    return measured
 
 
-def _train(models: list[nn.Sequential], lrs: Sequence[float], parts: dict, epochs: int, batch_size: int, momentum: float,
-           seed: int, batched: bool) -> tuple[dict, Any, list[float] | None]:
-    """Train every model at every rate (model-major) on the minibatch order of ``seed``; return
-    the curves, a getter of the trained models by index, and per-model seconds (None when batched)."""
+def _train(runs: list[tuple[nn.Sequential, float]], train: tuple[Tensor, Tensor], parts: dict, epochs: int, batch_size: int,
+           momentum: float, seed: int, batched: bool) -> tuple[dict, Any, list[float] | None]:
+    """Train a copy of every (model, rate) on ``train`` in the minibatch order of ``seed``; return
+    the curves (metric -> one list per run), a getter of the trained models by index, and
+    per-model seconds (None when batched). Batched, the runs of one architecture form one
+    :class:`StackedMLP`, each model's loss scaled by its rate over the largest."""
     if batched:
-        stacked = StackedMLP([model for model in models for _ in lrs])
-        rates = torch.tensor([lr for _ in models for lr in lrs], dtype=stacked.weights[0].dtype)
-        base = float(rates.max())
-        measured = _fit(stacked, stacked, _summed_loss(rates / base), base, parts, epochs, batch_size, momentum, seed)
-        return _per_model(measured), stacked.unstack, None
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for index, (model, _) in enumerate(runs):
+            groups[_architecture(model)].append(index)
+        curves: dict[str, list] = defaultdict(lambda: [None] * len(runs))
+        where: dict[int, tuple[StackedMLP, int]] = {}
+        for indices in groups.values():
+            stacked = StackedMLP([runs[index][0] for index in indices])
+            rates = torch.tensor([runs[index][1] for index in indices], dtype=stacked.weights[0].dtype)
+            base = float(rates.max())
+            measured = _fit(stacked, stacked, _summed_loss(rates / base), base, train, parts, epochs, batch_size, momentum, seed)
+            for metric, values in _per_model(measured).items():
+                for position, index in enumerate(indices):
+                    curves[metric][index] = values[position]
+            where.update({index: (stacked, position) for position, index in enumerate(indices)})
+        return dict(curves), lambda index: where[index][0].unstack(where[index][1]), None
 
     trained, seconds, curves = [], [], defaultdict(list)
-    for model in models:
-        for lr in lrs:
-            model_copy = copy.deepcopy(model)
-            started = time.perf_counter()
+    for model, lr in runs:
+        model_copy = copy.deepcopy(model)
+        started = time.perf_counter()
 
-            def forward(x: Tensor, net: nn.Module = model_copy) -> Tensor:
-                return net(x).unsqueeze(1)
+        def forward(x: Tensor, net: nn.Module = model_copy) -> Tensor:
+            return net(x).unsqueeze(1)
 
-            measured = _fit(model_copy, forward, "cross_entropy", lr, parts, epochs, batch_size, momentum, seed)
-            seconds.append(time.perf_counter() - started)
-            for metric, values in _per_model(measured).items():
-                curves[metric] += values
-            trained.append(model_copy)
+        measured = _fit(model_copy, forward, "cross_entropy", lr, train, parts, epochs, batch_size, momentum, seed)
+        seconds.append(time.perf_counter() - started)
+        for metric, values in _per_model(measured).items():
+            curves[metric] += values
+        trained.append(model_copy.eval())
     return dict(curves), lambda index: trained[index], seconds
 
 
-def _select_learning_rates(records: list[dict]) -> None:
-    """Mark, per (activation, scheme), the rate with the best mean final validation accuracy
+def _select_learning_rates(records: list[dict]) -> dict[str, tuple[float, bool]]:
+    """Per scheme (of one activation), the rate with the best mean final validation accuracy
     (diverged runs count as 0; ties go to the lower mean validation loss), and whether it is at an
     edge of the searched rates."""
-    groups: dict[tuple, dict[float, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    groups: dict[str, dict[float, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
-        groups[record["activation"], record["scheme"]][record["lr"]].append(record)
-    for by_rate in groups.values():
+        groups[record["scheme"]][record["lr"]].append(record)
+    chosen = {}
+    for scheme, by_rate in groups.items():
         def score(lr: float) -> tuple[float, float]:
             runs = by_rate[lr]
             accuracy = np.mean([0.0 if r["diverged"] else r["val_accuracy"] for r in runs])
@@ -415,9 +589,16 @@ def _select_learning_rates(records: list[dict]) -> None:
             return accuracy, -loss
 
         best = max(by_rate, key=score)
-        at_edge = len(by_rate) > 1 and best in (min(by_rate), max(by_rate))
-        for record in by_rate[best]:
-            record["selected"], record["lr_at_edge"] = True, at_edge
+        chosen[scheme] = best, len(by_rate) > 1 and best in (min(by_rate), max(by_rate))
+    return chosen
+
+
+def _mark_selected(records: list[dict], chosen: dict[str, tuple[float, bool]]) -> None:
+    """Set ``selected`` and ``lr_at_edge`` on the records of each scheme's chosen rate."""
+    for record in records:
+        lr, at_edge = chosen[record["scheme"]]
+        record["selected"] = record["lr"] == lr
+        record["lr_at_edge"] = record["selected"] and at_edge
 
 
 # --------------------------------------------------------------------------- tables
@@ -443,9 +624,26 @@ def _edge(runs: list[dict]) -> str:
     return f" {EDGE_MARK}" if runs and runs[0]["lr_at_edge"] else ""
 
 
+def _cell(runs: list[dict], metric: str, scale: float, digits: int) -> str:
+    """One table cell: "—" for a scheme that does not apply, ``n/c (loss)`` when no seed
+    converged (the mean final training loss, or "diverged"), else mean ± std over the converged
+    seeds, with the count of the others."""
+    if not runs:
+        return "—"
+    failed = [r for r in runs if not r["converged"]]
+    if len(failed) == len(runs):
+        losses = [r["train_loss"] for r in runs]
+        return "n/c (" + (f"{np.mean(losses):.2f}" if all(math.isfinite(v) for v in losses) else "diverged") + ")" + _edge(runs)
+    text = _mean_std([r[metric] for r in runs if r["converged"]], scale, digits)
+    return text + (f" ({len(failed)}/{len(runs)} n/c)" if failed else "") + _edge(runs)
+
+
 def summary_table(records: list[dict], metric: str = "test_accuracy") -> str:
     """Markdown: schemes as rows, activations as columns, mean ± std over seeds of ``metric`` at
-    each scheme's selected rate (accuracies in %); † marks a selected rate at the grid's edge."""
+    each scheme's selected rate (accuracies in %). † marks a selected rate at the grid's edge;
+    a run that did not converge (:func:`converged`) is left out of the mean and counted, and a
+    cell where none converged reads ``n/c (loss)`` with the mean final training loss; "—" marks a
+    scheme that does not apply to the activation."""
     selected = [r for r in records if r["selected"]]
     schemes = list(dict.fromkeys(r["scheme"] for r in selected))
     activations = list(dict.fromkeys(r["activation"] for r in selected))
@@ -453,34 +651,36 @@ def summary_table(records: list[dict], metric: str = "test_accuracy") -> str:
     lines = ["| scheme | " + " | ".join(activations) + " |", "|---|" + "---|" * len(activations)]
     for scheme in schemes:
         groups = [[r for r in selected if r["scheme"] == scheme and r["activation"] == a] for a in activations]
-        cells = [_mean_std([r[metric] for r in runs], scale, digits) + _edge(runs) for runs in groups]
-        lines.append(f"| {scheme} | " + " | ".join(cells) + " |")
+        lines.append(f"| {scheme} | " + " | ".join(_cell(runs, metric, scale, digits) for runs in groups) + " |")
     return "\n".join(lines) + _edge_note(records)
 
 
 def results_table(records: list[dict]) -> str:
     """Markdown: one row per (activation, scheme) at the selected rate, mean ± std over seeds of
-    the final train loss, test loss, test accuracy (%) and epochs to the target accuracy; †
-    marks a selected rate at the grid's edge."""
+    the final train loss, test loss, test accuracy (%) over all seeds, the runs that did not
+    converge, and epochs to the target validation accuracy ("—" without validation); † marks a
+    selected rate at the grid's edge."""
     selected = [r for r in records if r["selected"]]
-    lines = ["| activation | scheme | lr | train loss | test loss | test accuracy (%) | epochs to target |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| activation | scheme | lr | train loss | test loss | test accuracy (%) | n/c | epochs to target |",
+             "|---|---|---|---|---|---|---|---|"]
     for key in dict.fromkeys((r["activation"], r["scheme"]) for r in selected):
         runs = [r for r in selected if (r["activation"], r["scheme"]) == key]
         reached = [r["epochs_to_target"] for r in runs if r["epochs_to_target"] is not None]
         target = f"{np.mean(reached):.1f} ({len(reached)}/{len(runs)})" if reached else f"never (0/{len(runs)})"
+        failed = sum(not r["converged"] for r in runs)
         lines.append(f"| {key[0]} | {key[1]} | {runs[0]['lr']:g}{_edge(runs)} | {_mean_std([r['train_loss'] for r in runs], digits=3)} | "
-                     f"{_mean_std([r['test_loss'] for r in runs], digits=3)} | {_mean_std([r['test_accuracy'] for r in runs], 100.0)} | {target} |")
+                     f"{_mean_std([r['test_loss'] for r in runs], digits=3)} | {_mean_std([r['test_accuracy'] for r in runs], 100.0)} | "
+                     f"{failed}/{len(runs)} | {target if runs[0]['val_accuracy'] is not None else '—'} |")
     return "\n".join(lines) + _edge_note(records)
 
 
 #: the scalar fields written by :func:`write_csv`, one row per model
-CSV_FIELDS = ("activation", "scheme", "seed", "lr", "selected", "lr_at_edge", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-              "test_loss", "test_accuracy", "epochs_to_target", "diverged")
+CSV_FIELDS = ("activation", "scheme", "seed", "lr", "stage", "selected", "lr_at_edge", "train_loss", "train_accuracy", "val_loss",
+              "val_accuracy", "test_loss", "test_accuracy", "epochs_to_target", "diverged", "converged")
 
 
 def write_csv(records: list[dict], path: str | Path) -> None:
-    """One row per model (every rate searched) with the fields of :data:`CSV_FIELDS`."""
+    """One row per model (every rate searched, both stages) with the fields of :data:`CSV_FIELDS`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
@@ -505,6 +705,8 @@ def plot_curves(records: list[dict], path: str | Path, *, metric: str = "train_l
     for axis, name in zip(axes[0], activations):
         for scheme in dict.fromkeys(r["scheme"] for r in selected):
             runs = np.array([r["curves"][metric] for r in selected if r["activation"] == name and r["scheme"] == scheme], dtype=float)
+            if not len(runs):
+                continue  # the scheme does not apply to this activation
             axis.plot(np.nanmean(runs, 0) if np.isfinite(runs).any() else runs[0], label=scheme)
         axis.set_title(name, fontsize=9)
         axis.set_xlabel("epoch")
@@ -572,8 +774,10 @@ def add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("compare", help="compare weight initialisation schemes on one MLP",
                                    description="Train one MLP per scheme x seed x learning rate (batched) and tabulate the results.")
     parser.add_argument("--data", default="digits", help="digits (default) or mnist (its official test set is used)")
-    parser.add_argument("--activation", nargs="+", default=["tanh", "relu"], help="activations (default: tanh relu)")
-    parser.add_argument("--schemes", nargs="+", default=list(DEFAULT_SCHEMES), help="initialisation schemes (default: all but dbn)")
+    parser.add_argument("--activation", nargs="+", default=["tanh", "relu"],
+                        help=f"activations, of {', '.join(name for name in ACTIVATIONS if name != 'identity')} (default: tanh relu)")
+    parser.add_argument("--schemes", nargs="+", default=list(DEFAULT_SCHEMES),
+                        help=f"initialisation schemes, and {BATCHNORM} (default: all but dbn)")
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds (default 5)")
     parser.add_argument("--hidden", type=int, nargs="+", default=[128, 128, 128], help="hidden layer sizes")
     parser.add_argument("--epochs", type=int, default=20)
@@ -584,6 +788,10 @@ def add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--target", type=float, default=0.9, help="validation accuracy for 'epochs to target'")
     parser.add_argument("--dbn-epochs", type=int, default=10, help="RBM epochs per layer for the dbn scheme")
     parser.add_argument("--max-rows", type=int, default=None, help="use at most this many training rows")
+    parser.add_argument("--search-rows", type=int, default=None, help="two-stage search: rates tried on this many training rows")
+    parser.add_argument("--search-epochs", type=int, default=None, help="two-stage search: epochs per rate tried")
+    parser.add_argument("--search-seeds", type=int, default=None, help="two-stage search: seeds per rate tried")
+    parser.add_argument("--monitor-rows", type=int, default=None, help="measure the training loss on at most this many rows")
     parser.add_argument("--sequential", action="store_true", help="train the models one after another (slower, same numbers)")
     parser.add_argument("--out", default="results", help="directory for the tables and figures")
     parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
@@ -618,7 +826,9 @@ def run_compare(args: argparse.Namespace) -> list[dict]:
     records = compare_inits(X, y, X_test=X_test, y_test=y_test, hidden=args.hidden, activation=args.activation,
                             schemes=args.schemes, seeds=args.seeds, epochs=args.epochs, batch_size=args.batch_size,
                             lrs=args.lr, momentum=args.momentum, target_accuracy=args.target,
-                            scheme_options={"dbn": {"epochs": args.dbn_epochs}}, batched=not args.sequential,
+                            scheme_options={"dbn": {"epochs": args.dbn_epochs}}, search_rows=args.search_rows,
+                            search_epochs=args.search_epochs, search_seeds=args.search_seeds, monitor_rows=args.monitor_rows,
+                            batched=not args.sequential,
                             keep_models=not args.no_figures, progress=True)
     elapsed = time.perf_counter() - started
     command = "python -m dbn compare " + " ".join(getattr(args, "argv", []) or [])

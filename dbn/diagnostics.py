@@ -66,7 +66,7 @@ def _activation_after(model: nn.Module) -> list[tuple[nn.Linear, nn.Module | Non
         if not isinstance(module, nn.Linear):
             continue
         following = leaves[index + 1] if index + 1 < len(leaves) else None
-        found = next((a for a in ACTIVATIONS.values() if following is not None and a.module_types and isinstance(following, a.module_types)), None)
+        found = next((a for a in ACTIVATIONS.values() if following is not None and a.recognises(following)), None)
         pairs.append((module, following if found is not None else None, found))
     return pairs
 

@@ -5,32 +5,55 @@ to zero unless the scheme says otherwise. Every formula that ``torch.nn.init`` h
 to it; only the data-dependent schemes (``lsuv``, ``dbn``) are written here. With
 :math:`n_\text{in}`, :math:`n_\text{out}` a layer's fan-in and fan-out:
 
-=====================  ============================================================================
-``zeros``              :math:`W = 0` (every hidden unit identical: the symmetry failure)
-``constant``           :math:`W = c` (default ``value=0.1``; symmetric as well)
-``uniform``            :math:`W \sim U(-a, a)`, default ``a=0.1``
-``normal``             :math:`W \sim N(0, \sigma^2)`, default ``std=0.01``
-``truncated_normal``   :math:`N(0, \sigma^2)` redrawn outside :math:`\pm 2\sigma`, default ``std=0.01``
-``xavier_uniform``     :math:`U(-a, a)`, :math:`a = g\sqrt{6 / (n_\text{in} + n_\text{out})}`,
-                       ``gain`` :math:`g = 1` as in Glorot & Bengio (2010)
-``xavier_normal``      :math:`N(0, g^2\, 2 / (n_\text{in} + n_\text{out}))` (Glorot & Bengio 2010)
-``he_uniform``         :math:`U(-a, a)`, :math:`a = g \sqrt{3 / n_\text{in}}` (He et al. 2015)
-``he_normal``          :math:`N(0, g^2 / n_\text{in})` (He et al. 2015); the gain :math:`g`
-                       comes from the activation (:func:`torch.nn.init.calculate_gain`:
-                       :math:`\sqrt 2` for ReLU, :math:`\sqrt{2 / (1 + s^2)}` for leaky ReLU of
-                       slope :math:`s`, 5/3 for tanh, 1 for the sigmoid)
-``orthogonal``         :math:`W = g\,Q`, :math:`Q` with orthonormal rows or columns (Saxe et al. 2014)
-``lsuv``               layer-sequential unit variance (Mishkin & Matas 2016): orthonormal start,
-                       then, layer by layer from the input, :math:`W \leftarrow W / \sqrt{\mathrm{Var}(z)}`
-                       on a data batch until :math:`|\mathrm{Var}(z) - 1| <` ``tol``
-``dbn``                greedy RBM pretraining (Hinton, Osindero & Teh 2006) of a
-                       :class:`~dbn.dbn.DeepBeliefNet` with the network's hidden sizes on ``X``;
-                       its weights and hidden biases fill the hidden layers, the output layer is
-                       Xavier-uniform with zero bias; for tanh networks the whole sigmoid network
-                       is rewritten exactly in tanh units (:func:`sigmoid_to_tanh_`)
-=====================  ============================================================================
+===========================  ============================================================================
+``zeros``                    :math:`W = 0` (every hidden unit identical: the symmetry failure)
+``constant``                 :math:`W = c` (default ``value=0.1``; symmetric as well)
+``uniform``                  :math:`W \sim U(-a, a)`, default ``a=0.1``
+``normal``                   :math:`W \sim N(0, \sigma^2)`, default ``std=0.01``
+``truncated_normal``         :math:`N(0, \sigma^2)` redrawn outside :math:`\pm 2\sigma`, default ``std=0.01``
+                             (the realised std is :math:`0.8796\,\sigma`, that of a standard normal
+                             truncated at :math:`\pm 2`)
+``lecun_normal``             :math:`N(0, 1 / n_\text{in})` (LeCun et al. 1998): the formula the CS231n
+                             notes call "Xavier", ``randn(fan_in, fan_out) / sqrt(fan_in)``; it keeps
+                             the variance of the forward signal only, unlike Glorot's fan average below
+``xavier_uniform``           :math:`U(-a, a)`, :math:`a = g\sqrt{6 / (n_\text{in} + n_\text{out})}`,
+                             ``gain`` :math:`g = 1` as in Glorot & Bengio (2010)
+``xavier_normal``            :math:`N(0, g^2\, 2 / (n_\text{in} + n_\text{out}))` (Glorot & Bengio 2010)
+``xavier_truncated_normal``  :math:`N(0, \sigma^2)`, :math:`\sigma = \sqrt{3 / (n_\text{in} + n_\text{out})}`,
+                             redrawn outside :math:`\pm 2\sigma` (prettytensor's ``xavier_init``, via
+                             :func:`torch.nn.init.trunc_normal_`): the truncation narrows the
+                             distribution, whose realised std is :math:`0.8796\,\sigma =
+                             \sqrt{2.321 / (n_\text{in} + n_\text{out})}`, 7.7 % above ``xavier_normal``
+``he_uniform``               :math:`U(-a, a)`, :math:`a = g \sqrt{3 / n_\text{in}}` (He et al. 2015)
+``he_normal``                :math:`N(0, g^2 / n_\text{in})` (He et al. 2015); the gain :math:`g` is the
+                             activation's (:attr:`Activation.gain`: :math:`\sqrt 2` for ReLU,
+                             :math:`\sqrt{2 / (1 + s^2)}` for a leaky ReLU of slope :math:`s`, so 1.342
+                             for the very leaky :math:`s = 1/3`, 5/3 for tanh, 1 for the sigmoid, and
+                             1 for maxout of 2 pieces, :func:`dbn.activations.maxout_gain`)
+``orthogonal``               :math:`W = g\,Q`, :math:`Q` with orthonormal rows or columns (Saxe et al. 2014)
+``orthogonal_he``            :math:`W = g\,Q` with the activation's He gain :math:`g` ("OrthoNorm-MSRA
+                             scaled" in Mishkin & Matas 2016). A matrix with more rows than columns
+                             (a maxout layer's :math:`k n` pieces over fewer inputs) gets orthonormal
+                             columns, hence entries of variance :math:`g^2 / n_\text{out}`, not
+                             :math:`g^2 / n_\text{in}`
+``default``                  torch's ``nn.Linear.reset_parameters``: :math:`W, b \sim U(-a, a)`,
+                             :math:`a = 1 / \sqrt{n_\text{in}}` (biases included)
+``lsuv``                     layer-sequential unit variance (Mishkin & Matas 2016): orthonormal start,
+                             then, layer by layer from the input, :math:`W \leftarrow W / \sqrt{\mathrm{Var}(z)}`
+                             on a data batch until :math:`|\mathrm{Var}(z) - 1| <` ``tol``
+``dbn``                      greedy RBM pretraining (Hinton, Osindero & Teh 2006) of a
+                             :class:`~dbn.dbn.DeepBeliefNet` with the network's hidden sizes on ``X``;
+                             its weights and hidden biases fill the hidden layers, the output layer is
+                             Xavier-uniform with zero bias; for tanh networks the whole sigmoid network
+                             is rewritten exactly in tanh units (:func:`sigmoid_to_tanh_`); not defined
+                             for maxout (no RBM has its pieces)
+===========================  ============================================================================
 
-The activations the package knows (their gain, their flat regions for the diagnostics, the RBM
+Fans are those of the weight matrix, :math:`n_\text{out} \times n_\text{in}`: below a maxout
+layer of :math:`n` units of :math:`k` pieces, :math:`n_\text{out} = k n`.
+
+The activations the package knows (sigmoid, tanh, relu, leaky_relu of slope 0.01, vlrelu of
+slope 1/3, maxout of 2 pieces, identity) (their gain, their flat regions for the diagnostics, the RBM
 unit type that pretrains them) are the entries of :data:`ACTIVATIONS`. Both tables are
 registries: a new scheme is one function decorated with :func:`register_scheme`, a new
 activation one :class:`Activation` added with :func:`register_activation`.
@@ -47,6 +70,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from dbn.activations import Maxout, maxout_gain
 from dbn.validation import as_float_tensor
 
 __all__ = [
@@ -84,24 +108,41 @@ class Activation:
         Maps pre-activations :math:`z` to a boolean mask of the units in a flat region: saturated
         (the output within 1 % of its range from a bound) for bounded activations, off
         (:math:`z \le 0`) for rectifiers, nowhere for the identity.
-    rbm_hidden : str
-        The RBM hidden unit type whose mean this activation resembles, for ``dbn`` pretraining.
+    rbm_hidden : str or None
+        The RBM hidden unit type whose mean this activation resembles, for ``dbn`` pretraining;
+        None where no RBM fits (maxout: its layers have ``pieces`` times more pre-activations
+        than units, which no stack of RBMs of the network's widths provides).
     module_types : tuple of type
-        ``nn.Module`` classes recognised as this activation inside a network.
+        ``nn.Module`` classes recognised as this activation inside a network (together with the
+        module's settings, see :meth:`recognises`).
+    pieces : int
+        Pre-activations per unit: the linear layer below a hidden layer of width :math:`n` has
+        ``pieces * n`` outputs (:math:`k` for maxout, 1 otherwise).
+    fixed_gain : float, optional
+        The gain where ``calculate_gain`` has none (maxout, :func:`dbn.activations.maxout_gain`).
     """
 
     name: str
     module: Callable[[], nn.Module]
     nonlinearity: str
     flat: Callable[[Tensor], Tensor]
-    rbm_hidden: str = "bernoulli"
+    rbm_hidden: str | None = "bernoulli"
     param: float | None = None
     module_types: tuple[type, ...] = field(default=())
+    pieces: int = 1
+    fixed_gain: float | None = None
 
     @property
     def gain(self) -> float:
-        """The recommended gain, from :func:`torch.nn.init.calculate_gain`."""
-        return nn.init.calculate_gain(self.nonlinearity, self.param)
+        r"""The recommended gain :math:`g`: ``fixed_gain`` if set, else
+        :func:`torch.nn.init.calculate_gain` (:math:`\sqrt{2 / (1 + s^2)}` for a leaky ReLU of
+        slope :math:`s`)."""
+        return self.fixed_gain if self.fixed_gain is not None else nn.init.calculate_gain(self.nonlinearity, self.param)
+
+    def recognises(self, module: nn.Module) -> bool:
+        """Whether ``module`` is this activation: one of ``module_types`` with the same settings
+        (``extra_repr``: the slope of a leaky ReLU, the pieces of a maxout) as ``self.module()``."""
+        return bool(self.module_types) and isinstance(module, self.module_types) and module.extra_repr() == self.module().extra_repr()
 
 
 #: name -> :class:`Activation`
@@ -123,6 +164,14 @@ register_activation(Activation("relu", nn.ReLU, "relu", lambda z: z <= 0, rbm_hi
 register_activation(
     Activation("leaky_relu", lambda: nn.LeakyReLU(0.01), "leaky_relu", lambda z: z <= 0, rbm_hidden="relu", param=0.01,
                module_types=(nn.LeakyReLU,))
+)
+register_activation(
+    Activation("vlrelu", lambda: nn.LeakyReLU(1 / 3), "leaky_relu", lambda z: z <= 0, rbm_hidden="relu", param=1 / 3,
+               module_types=(nn.LeakyReLU,))
+)
+register_activation(
+    Activation("maxout", lambda: Maxout(2), "maxout", torch.zeros_like, rbm_hidden=None, module_types=(Maxout,), pieces=2,
+               fixed_gain=maxout_gain(2))
 )
 register_activation(Activation("identity", nn.Identity, "linear", torch.zeros_like, rbm_hidden="gaussian", module_types=(nn.Identity,)))
 
@@ -146,7 +195,7 @@ def _infer_activation(module: nn.Module) -> Activation:
     """The first registered activation found among the module's submodules (identity if none)."""
     for sub in module.modules():
         for activation in ACTIVATIONS.values():
-            if activation.module_types and isinstance(sub, activation.module_types) and activation.name != "identity":
+            if activation.name != "identity" and activation.recognises(sub):
                 return activation
     return ACTIVATIONS["identity"]
 
@@ -164,24 +213,29 @@ class Scheme:
     """An initialisation scheme: ``apply(layers, context, **options)`` fills the layers in place.
 
     ``context`` holds ``module``, ``X`` (a tensor on the module's device, or None),
-    ``generator`` and ``activation`` (an :class:`Activation`).
+    ``generator`` and ``activation`` (an :class:`Activation`). ``applies(activation)`` tells
+    whether the scheme is defined for networks of that activation.
     """
 
     name: str
     apply: Callable[..., None]
     needs_data: bool = False
+    applies: Callable[[Activation], bool] = lambda activation: True
 
 
 #: name -> :class:`Scheme`
 SCHEMES: dict[str, Scheme] = {}
 
 
-def register_scheme(name: str, *, needs_data: bool = False, per_layer: bool = True) -> Callable[[Callable], Callable]:
+def register_scheme(
+    name: str, *, needs_data: bool = False, per_layer: bool = True, applies: Callable[[Activation], bool] | None = None
+) -> Callable[[Callable], Callable]:
     """Decorator adding a scheme to :data:`SCHEMES`.
 
     With ``per_layer=True`` the function is ``fn(weight, generator, activation, **options)`` and
     fills one weight matrix (the biases are zeroed); otherwise it is
-    ``fn(layers, context, **options)`` and owns every weight and bias.
+    ``fn(layers, context, **options)`` and owns every weight and bias. ``applies`` (default:
+    every activation) restricts the activations the scheme is defined for.
     """
 
     def decorate(fn: Callable) -> Callable:
@@ -193,7 +247,7 @@ def register_scheme(name: str, *, needs_data: bool = False, per_layer: bool = Tr
                         nn.init.zeros_(layer.bias)
         else:
             apply = fn
-        SCHEMES[name] = Scheme(name, apply, needs_data)
+        SCHEMES[name] = Scheme(name, apply, needs_data, applies or Scheme.applies)
         return fn
 
     return decorate
@@ -224,6 +278,11 @@ def _truncated_normal(weight: Tensor, generator: torch.Generator | None, activat
     nn.init.trunc_normal_(weight, 0.0, std, -2.0 * std, 2.0 * std, generator=generator)
 
 
+@register_scheme("lecun_normal")
+def _lecun_normal(weight: Tensor, generator: torch.Generator | None, activation: Activation) -> None:
+    nn.init.kaiming_normal_(weight, mode="fan_in", nonlinearity="linear", generator=generator)
+
+
 @register_scheme("xavier_uniform")
 def _xavier_uniform(weight: Tensor, generator: torch.Generator | None, activation: Activation, gain: float = 1.0) -> None:
     nn.init.xavier_uniform_(weight, gain, generator=generator)
@@ -234,23 +293,45 @@ def _xavier_normal(weight: Tensor, generator: torch.Generator | None, activation
     nn.init.xavier_normal_(weight, gain, generator=generator)
 
 
-def _kaiming_options(activation: Activation) -> dict:
-    return {"a": activation.param or 0.0, "mode": "fan_in", "nonlinearity": activation.nonlinearity}
+@register_scheme("xavier_truncated_normal")
+def _xavier_truncated_normal(weight: Tensor, generator: torch.Generator | None, activation: Activation) -> None:
+    fan_out, fan_in = weight.shape
+    std = math.sqrt(3.0 / (fan_in + fan_out))
+    nn.init.trunc_normal_(weight, 0.0, std, -2.0 * std, 2.0 * std, generator=generator)
 
 
+# He et al. with the activation's gain: torch's fan-in scaling with gain 1, times Activation.gain
+# (calculate_gain knows no maxout, so the gain is applied here for every activation alike).
 @register_scheme("he_uniform")
+@torch.no_grad()
 def _he_uniform(weight: Tensor, generator: torch.Generator | None, activation: Activation) -> None:
-    nn.init.kaiming_uniform_(weight, generator=generator, **_kaiming_options(activation))
+    nn.init.kaiming_uniform_(weight, mode="fan_in", nonlinearity="linear", generator=generator).mul_(activation.gain)
 
 
 @register_scheme("he_normal")
+@torch.no_grad()
 def _he_normal(weight: Tensor, generator: torch.Generator | None, activation: Activation) -> None:
-    nn.init.kaiming_normal_(weight, generator=generator, **_kaiming_options(activation))
+    nn.init.kaiming_normal_(weight, mode="fan_in", nonlinearity="linear", generator=generator).mul_(activation.gain)
 
 
 @register_scheme("orthogonal")
 def _orthogonal(weight: Tensor, generator: torch.Generator | None, activation: Activation, gain: float = 1.0) -> None:
     nn.init.orthogonal_(weight, gain, generator=generator)
+
+
+@register_scheme("orthogonal_he")
+def _orthogonal_he(weight: Tensor, generator: torch.Generator | None, activation: Activation) -> None:
+    nn.init.orthogonal_(weight, activation.gain, generator=generator)
+
+
+@register_scheme("default", per_layer=False)
+def _default(layers: list[nn.Linear], context: dict) -> None:
+    """torch's own ``nn.Linear.reset_parameters``, drawn from a seed taken from the generator."""
+    seed = int(torch.randint(2**62, (1,), generator=context["generator"]))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for layer in layers:
+            layer.reset_parameters()
 
 
 @register_scheme("lsuv", needs_data=True, per_layer=False)
@@ -309,7 +390,7 @@ def sigmoid_to_tanh_(layers: list[nn.Linear]) -> None:
         layer.weight.mul_(0.5 if first or last else 0.25)
 
 
-@register_scheme("dbn", needs_data=True, per_layer=False)
+@register_scheme("dbn", needs_data=True, per_layer=False, applies=lambda activation: activation.rbm_hidden is not None)
 def _dbn(layers: list[nn.Linear], context: dict, epochs: int = 10, output: str = "xavier_uniform", **rbm_options: Any) -> None:
     """Pretrain a DeepBeliefNet on ``X`` with the sizes of all layers but the last and copy its
     unrolled weights (standardisation folded in, :meth:`~dbn.dbn.DeepBeliefNet.to_mlp`) and hidden
@@ -319,8 +400,9 @@ def _dbn(layers: list[nn.Linear], context: dict, epochs: int = 10, output: str =
     The RBM hidden units are those of the activation (``rbm_hidden``). With Bernoulli units the
     result is a sigmoid network; for a tanh network it is rewritten into the exactly equivalent
     tanh network (:func:`sigmoid_to_tanh_`), so the tanh row starts from the same function as the
-    sigmoid one. ReLU-RBM weights are copied unchanged into ReLU and leaky-ReLU networks (the
-    leaky slope makes the function differ slightly; there is no exact equivalent)."""
+    sigmoid one. ReLU-RBM weights are copied unchanged into ReLU, leaky-ReLU and very leaky ReLU
+    networks (the leaky slope makes the function differ, slightly for 0.01, more for 1/3; there is
+    no exact equivalent). Maxout networks have none (the scheme does not apply)."""
     from dbn.dbn import DeepBeliefNet  # dbn.dbn imports the training loop; keep this module light
 
     X, generator, activation = context["X"], context["generator"], context["activation"]
@@ -345,11 +427,13 @@ def _dbn(layers: list[nn.Linear], context: dict, epochs: int = 10, output: str =
 # --------------------------------------------------------------------------- entry point
 
 
-def _check_chain(layers: list[nn.Linear]) -> None:
+def _check_chain(layers: list[nn.Linear], pieces: int) -> None:
+    """Each layer's outputs feed the next: ``pieces`` pre-activations per unit (maxout)."""
     for below, above in zip(layers, layers[1:]):
-        if below.out_features != above.in_features:
+        if below.out_features != pieces * above.in_features:
             raise ValueError(
                 f"the nn.Linear layers do not chain: one outputs {below.out_features} features, the next expects {above.in_features}"
+                + (f" units of {pieces} pieces each" if pieces > 1 else "")
             )
 
 
@@ -392,7 +476,8 @@ def init_(
     Raises
     ------
     ValueError
-        For an unknown scheme or activation, a module without ``nn.Linear`` layers or whose layers
+        For an unknown scheme or activation, a scheme that does not apply to the activation
+        (``dbn`` for maxout), a module without ``nn.Linear`` layers or whose layers
         do not chain, ``X`` missing for a data-dependent scheme, or ``X`` with the wrong number of
         features.
     TypeError
@@ -404,13 +489,11 @@ def init_(
     layers = linear_layers(module)
     if not layers:
         raise ValueError("the module has no nn.Linear layer to initialise")
-    _check_chain(layers)
-    context = {
-        "module": module,
-        "X": None,
-        "generator": generator,
-        "activation": _infer_activation(module) if activation is None else get_activation(activation),
-    }
+    activation = _infer_activation(module) if activation is None else get_activation(activation)
+    _check_chain(layers, activation.pieces)
+    if not entry.applies(activation):
+        raise ValueError(f"the {scheme!r} scheme does not apply to {activation.name!r} networks")
+    context = {"module": module, "X": None, "generator": generator, "activation": activation}
     if entry.needs_data:
         if X is None:
             raise ValueError(f"the {scheme!r} scheme is data-dependent: pass X (a batch of inputs)")

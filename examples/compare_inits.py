@@ -1,14 +1,17 @@
 """Mishkin & Matas's (2016) table redone on digits: initialisation schemes x activations, DBN as a row.
 
-One deep MLP (5 hidden layers of 64 units) per activation {sigmoid, tanh, ReLU, leaky ReLU} and
-scheme {N(0, 0.01^2), Xavier, He, orthogonal, LSUV, DBN pretraining}; mean +- std of the test
-accuracy over ``SEEDS`` seeds. Every scheme gets the same learning-rate search (``LRS``, the rate
+One deep MLP (5 hidden layers of 64 units) per activation {sigmoid, tanh, ReLU, leaky ReLU (0.01),
+very leaky ReLU (1/3), maxout (2 pieces)}, the columns of Mishkin & Matas's table, and scheme
+(every row of the MNIST table, ``examples/mnist_inits.py``: zeros, uniform, normal, truncated
+normal, LeCun, Xavier U/N/truncated, He U/N, orthogonal, orthogonal-He, LSUV, batch
+normalisation, DBN pretraining); mean +- std of the test accuracy over ``SEEDS`` seeds, "n/c"
+where no seed converged (:func:`dbn.compare.converged`), "—" where a row does not apply. Every scheme gets the same learning-rate search (``LRS``, the rate
 chosen per scheme and activation on a validation split), epochs, minibatches and data order
 (:func:`dbn.compare.compare_inits`; all models of an activation trained as one batch). The DBN row
 pretrains a stack of RBMs on the training rows (Bernoulli hidden units for sigmoid and tanh, ReLU
 units for the rectifiers) and copies its weights (for tanh, rewritten into the exactly equivalent
-tanh network, :func:`dbn.init.sigmoid_to_tanh_`). † marks a scheme whose best rate is at an edge
-of the grid. Two seeds (not three) keep the six-rate search under about two minutes on 2 cores.
+tanh network, :func:`dbn.init.sigmoid_to_tanh_`); maxout has no DBN row. † marks a scheme whose
+best rate is at an edge of the grid. Two seeds keep the six-rate search to a few minutes on 2 cores.
 
 Usage::
 
@@ -25,8 +28,9 @@ from dbn.compare import DEFAULT_LRS, compare_inits, plot_curves, results_table, 
 from dbn.datasets import load
 
 HIDDEN = [64] * 5
-ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu"]
-SCHEMES = ["normal", "xavier_uniform", "he_normal", "orthogonal", "lsuv", "dbn"]
+ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "vlrelu", "maxout"]
+SCHEMES = ["zeros", "uniform", "normal", "truncated_normal", "lecun_normal", "xavier_uniform", "xavier_normal",
+           "xavier_truncated_normal", "he_uniform", "he_normal", "orthogonal", "orthogonal_he", "lsuv", "batchnorm", "dbn"]
 SEEDS, EPOCHS, LRS = 2, 15, list(DEFAULT_LRS)
 DBN = {"epochs": 10, "batch_size": 50}
 

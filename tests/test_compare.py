@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from dbn.compare import DEFAULT_LRS, StackedMLP, _select_learning_rates, results_table, add_compare_parser, build_mlp, compare_inits, initial_model, main, summary_table
+from dbn.compare import (BATCHNORM, CONVERGENCE_FRACTION, DEFAULT_LRS, StackedMLP, _mark_selected, _select_learning_rates, _split_data,
+                         chance_loss, converged, results_table, add_compare_parser, build_mlp, compare_inits, initial_model, main, summary_table)
 
 SMALL = dict(hidden=[16, 16], schemes=["zeros", "normal", "xavier_uniform", "lsuv"], seeds=2, epochs=2, lrs=[0.02, 0.05])
 
@@ -56,7 +57,7 @@ def test_records_tables_and_selection(digits):
 
 def _fake(scheme: str, lr: float, accuracy: float) -> dict:
     return {"activation": "sigmoid", "scheme": scheme, "seed": 0, "lr": lr, "selected": False, "lr_at_edge": False,
-            "diverged": False, "val_accuracy": accuracy, "val_loss": 1 - accuracy, "train_loss": 0.1, "test_loss": 0.1,
+            "diverged": False, "converged": True, "val_accuracy": accuracy, "val_loss": 1 - accuracy, "train_loss": 0.1, "test_loss": 0.1,
             "test_accuracy": accuracy, "epochs_to_target": None}
 
 
@@ -64,7 +65,7 @@ def test_a_best_rate_at_the_grid_edge_is_flagged_and_marked():
     assert min(DEFAULT_LRS) <= 0.01 and max(DEFAULT_LRS) >= 3.0  # deep sigmoid nets need rates above 1
     records = [_fake("inner", lr, acc) for lr, acc in ((0.1, 0.5), (1.0, 0.9), (3.0, 0.8))]
     records += [_fake("top", lr, acc) for lr, acc in ((0.1, 0.5), (1.0, 0.6), (3.0, 0.9))]
-    _select_learning_rates(records)
+    _mark_selected(records, _select_learning_rates(records))
     flags = {(r["scheme"], r["lr"]): r["lr_at_edge"] for r in records if r["selected"]}
     assert flags == {("inner", 1.0): False, ("top", 3.0): True}
     summary = summary_table(records)
@@ -105,3 +106,105 @@ def test_command_line_figures(tmp_path):
     main(["--schemes", "normal", "xavier_uniform", "--activation", "tanh", "--seeds", "1", "--epochs", "2", "--hidden", "16", "16",
           "--lr", "0.1", "--out", str(tmp_path)])
     assert {"curves.png", "histograms_tanh.png", "filters_tanh.png"} <= {p.name for p in tmp_path.iterdir()}
+
+
+# --------------------------------------------------------------------------- issue 8: maxout, batch normalisation, n/c
+
+
+def test_stacked_mlp_with_maxout_matches_each_model():
+    models = [initial_model("he_normal", seed, n_inputs=5, hidden=[4, 3], n_outputs=2, activation="maxout") for seed in range(3)]
+    assert models[0][0].out_features == 8 and models[0][2].in_features == 4  # k * width pre-activations per layer
+    stacked = StackedMLP(models)
+    x = torch.randn(7, 5)
+    for index, model in enumerate(models):
+        assert torch.allclose(stacked(x)[:, index], model(x), atol=1e-6)
+
+
+def test_stacked_batchnorm_is_each_model_batchnorm_in_train_and_eval_mode():
+    models = [initial_model(BATCHNORM, seed, n_inputs=5, hidden=[4, 3], n_outputs=2, activation="tanh") for seed in range(3)]
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in models[0]) == 2
+    stacked = StackedMLP(models)
+    x = torch.randn(9, 5)
+    stacked.train()
+    output = stacked(x)  # batch statistics, and one update of the running ones
+    for index, model in enumerate(models):
+        model.train()
+        assert torch.allclose(output[:, index], model(x), atol=1e-5)
+        unstacked = stacked.unstack(index)
+        assert not unstacked.training
+        assert torch.allclose(unstacked[1].running_mean, model[1].running_mean, atol=1e-6)
+        assert float(model[1].running_mean.abs().max()) > 0
+        model.eval()
+        stacked.eval()
+        assert torch.allclose(stacked(x)[:, index], model(x), atol=1e-5)  # running statistics
+        assert torch.allclose(unstacked(x), model(x), atol=1e-5)
+        stacked.train()
+
+
+def test_batchnorm_rows_train_in_train_mode_and_are_measured_in_eval_mode(digits):
+    X, y = digits
+    settings = dict(hidden=[16, 16], activation="relu", schemes=[BATCHNORM], seeds=1, epochs=2, lrs=[0.05], keep_models=True)
+    for batched in (True, False):
+        record = compare_inits(X, y, batched=batched, **settings)[0]
+        model = record["model"]
+        n_fit = round(len(y) * 0.75 * 0.8)
+        assert int(model[1].num_batches_tracked) == 2 * -(-n_fit // 64)  # one running-statistics update per minibatch, none when measured
+        parts = _split_data(X, y, None, None, 0.25, 0.2, 0)
+        X_test, y_test = parts["test"]
+        with torch.no_grad():
+            model.eval()
+            eval_loss = float(torch.nn.functional.cross_entropy(model(X_test), y_test))
+            model.train()
+            train_loss = float(torch.nn.functional.cross_entropy(model(X_test), y_test))
+        assert record["test_loss"] == pytest.approx(eval_loss, rel=1e-4)
+        assert abs(record["test_loss"] - train_loss) > 1e-4
+
+
+def test_a_run_forced_to_diverge_is_reported_not_converged(digits):
+    X, y = digits
+    huge = compare_inits(X, y, hidden=[16, 16], activation="relu", schemes=["he_normal"], seeds=2, epochs=2, lrs=[1e4])
+    assert not any(r["converged"] for r in huge) and all(r["train_loss"] > 100 for r in huge)
+    cell = summary_table(huge).splitlines()[2]
+    assert cell.startswith("| he_normal | n/c (") and float(cell.split("(")[1].split(")")[0]) > 100
+    assert "| relu | he_normal | 10000 | " in results_table(huge) and " 2/2 |" in results_table(huge)
+    stuck = compare_inits(X, y, hidden=[16, 16], activation="relu", schemes=["zeros"], seeds=2, epochs=2, lrs=[0.05])
+    assert "| zeros | n/c (2.30) |" in summary_table(stuck)  # stuck at chance: the class frequencies and no more
+    nan = [{**_fake("s", 0.1, 0.1), "converged": False, "diverged": True, "train_loss": float("nan")}]
+    _mark_selected(nan, {"s": (0.1, False)})
+    assert "| s | n/c (diverged) |" in summary_table(nan)
+
+
+def test_convergence_is_defined_against_the_chance_level():
+    assert chance_loss(np.repeat(np.arange(10), 5)) == pytest.approx(np.log(10))
+    chance = np.log(10)
+    assert converged(0.3, chance) and not converged(0.95 * chance, chance) and not converged(float("nan"), chance)
+    assert not converged(float("inf"), chance) and CONVERGENCE_FRACTION == 0.9
+
+
+def test_a_cell_mixes_converged_and_failed_seeds_honestly():
+    runs = [{**_fake("s", 0.1, acc), "converged": ok, "train_loss": loss} for acc, ok, loss in ((0.9, True, 0.1), (0.1, False, 2.3))]
+    _mark_selected(runs, {"s": (0.1, False)})
+    assert "| s | 90.0 ± 0.0 (1/2 n/c) |" in summary_table(runs)
+
+
+def test_two_stage_search_and_schemes_that_do_not_apply(digits):
+    X, y = digits
+    records = compare_inits(X, y, hidden=[12, 12], activation=["maxout", "relu"], schemes=["he_normal", "dbn"], seeds=2, epochs=2,
+                            lrs=[0.01, 0.1], search_rows=400, search_epochs=1, search_seeds=1, scheme_options={"dbn": {"epochs": 1}})
+    search = [r for r in records if r["stage"] == "search"]
+    final = [r for r in records if r["stage"] == "final"]
+    assert {(r["activation"], r["scheme"]) for r in final} == {("maxout", "he_normal"), ("relu", "he_normal"), ("relu", "dbn")}
+    assert len(search) == 3 * 2 and {r["seed"] for r in search} == {0} and len(search[0]["curves"]["train_loss"]) == 2
+    assert all(r["selected"] for r in final) and not any(r["selected"] for r in search) and len(final) == 3 * 2
+    assert all(r["test_accuracy"] is None and r["val_accuracy"] is not None for r in search)  # the test set chooses nothing
+    assert all(r["val_accuracy"] is None and r["test_accuracy"] is not None for r in final)
+    for key in {(r["activation"], r["scheme"]) for r in final}:
+        best = max((r for r in search if (r["activation"], r["scheme"]) == key), key=lambda r: r["val_accuracy"])
+        assert {r["lr"] for r in final if (r["activation"], r["scheme"]) == key} == {best["lr"]}
+    assert "| dbn | — |" in summary_table(records)
+
+
+def test_batchnorm_refuses_a_last_minibatch_of_one_row(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="batch_size=269"):
+        compare_inits(X, y, schemes=[BATCHNORM], seeds=1, epochs=1, batch_size=269)  # 1077 fitting rows = 4 * 269 + 1

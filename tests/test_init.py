@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from dbn.dbn import DeepBeliefNet
+from dbn.activations import Maxout, maxout_gain
 from dbn.init import ACTIVATIONS, SCHEMES, Activation, get_activation, init_, linear_layers, register_activation, sigmoid_to_tanh_
 
 FAN_IN, FAN_OUT = 400, 300
@@ -149,3 +150,103 @@ def test_sigmoid_to_tanh_formula_on_random_layers():
         expected = sigmoid(x)
         sigmoid_to_tanh_(layers)
         assert torch.allclose(nn.Sequential(layers[0], nn.Tanh(), layers[1], nn.Tanh(), layers[2])(x), expected, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- issue 8: the remaining baselines
+
+
+def test_registries_name_every_row_and_column_of_the_mnist_table():
+    assert {"lecun_normal", "xavier_truncated_normal", "orthogonal_he", "default"} <= set(SCHEMES)
+    assert {"vlrelu", "maxout"} <= set(ACTIVATIONS)
+    assert get_activation("vlrelu").gain == pytest.approx(math.sqrt(2 / (1 + 1 / 9)))
+
+
+def test_lecun_normal_is_fan_in_only_unlike_xavier_normal():
+    lecun, xavier = first_weight("lecun_normal"), first_weight("xavier_normal")
+    assert float(lecun.std()) == pytest.approx(1 / math.sqrt(FAN_IN), rel=0.03)
+    assert float(xavier.std()) == pytest.approx(math.sqrt(2 / (FAN_IN + FAN_OUT)), rel=0.03)
+    assert float(lecun.std()) / float(xavier.std()) == pytest.approx(math.sqrt((FAN_IN + FAN_OUT) / (2 * FAN_IN)), rel=0.05)
+    assert float(first_weight("lecun_normal", "sigmoid").std()) == pytest.approx(float(lecun.std()), rel=0.03)  # no gain
+
+
+def test_xavier_truncated_normal_is_bounded_and_narrower_than_its_sigma():
+    sigma = math.sqrt(3 / (FAN_IN + FAN_OUT))
+    weight = first_weight("xavier_truncated_normal")
+    assert float(weight.abs().max()) <= 2 * sigma
+    assert float(weight.abs().max()) > 1.9 * sigma  # redrawn beyond 2 sigma, not clipped to a smaller bound
+    assert float(weight.std()) == pytest.approx(0.8796 * sigma, rel=0.03)  # the realised std, documented
+    assert float(weight.std()) == pytest.approx(math.sqrt(2.321 / (FAN_IN + FAN_OUT)), rel=0.03)
+
+
+@pytest.mark.parametrize("activation", ["relu", "vlrelu", "tanh", "maxout"])
+def test_orthogonal_he_is_orthogonal_times_the_he_gain(activation):
+    gain = get_activation(activation).gain
+    model = nn.Sequential(nn.Linear(FAN_IN, FAN_OUT), get_activation(activation).module(), nn.Linear(FAN_OUT // get_activation(activation).pieces, 10))
+    weight = init_(model, "orthogonal_he", generator=torch.Generator().manual_seed(0))[0].weight.detach().double()
+    assert torch.allclose(weight @ weight.T, gain**2 * torch.eye(FAN_OUT, dtype=torch.float64), atol=1e-4)
+
+
+@pytest.mark.parametrize("activation, gain", [("vlrelu", math.sqrt(1.8)), ("maxout", 1.0), ("leaky_relu", math.sqrt(2 / 1.0001))])
+def test_he_uses_the_activation_gain(activation, gain):
+    model = nn.Sequential(nn.Linear(FAN_IN, 2 * FAN_OUT), get_activation(activation).module(), nn.Linear(2 * FAN_OUT // get_activation(activation).pieces, 10))
+    for scheme in ("he_normal", "he_uniform"):
+        weight = init_(model, scheme, generator=torch.Generator().manual_seed(1))[0].weight.detach()  # activation inferred
+        assert float(weight.std()) == pytest.approx(gain / math.sqrt(FAN_IN), rel=0.03), scheme
+
+
+def test_the_very_leaky_relu_module_is_not_mistaken_for_the_leaky_one():
+    assert get_activation("vlrelu").recognises(nn.LeakyReLU(1 / 3))
+    assert not get_activation("leaky_relu").recognises(nn.LeakyReLU(1 / 3))
+    assert get_activation("leaky_relu").recognises(nn.LeakyReLU(0.01))
+
+
+def test_maxout_gain_matches_the_second_moment_of_the_largest_piece():
+    assert maxout_gain(2) == pytest.approx(1.0, abs=1e-6)
+    assert maxout_gain(3) == pytest.approx(1 / math.sqrt(1 + math.sqrt(3) / (2 * math.pi)), abs=1e-6)
+    pieces = torch.randn(200_000, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert float(pieces.amax(1).square().mean()) == pytest.approx(maxout_gain(4) ** -2, rel=0.01)
+
+
+def test_maxout_output_shape_and_gradient():
+    z = torch.tensor([[1.0, 3.0, -2.0, -5.0, 0.5, 0.25]], requires_grad=True)
+    h = Maxout(2)(z)
+    assert torch.equal(h, torch.tensor([[3.0, -2.0, 0.5]]))
+    h.sum().backward()
+    assert torch.equal(z.grad, torch.tensor([[0.0, 1.0, 1.0, 0.0, 1.0, 0.0]]))  # only each unit's largest piece
+    assert Maxout(3)(torch.randn(7, 5, 12)).shape == (7, 5, 4)
+
+
+def test_maxout_bad_input_names_the_parameter():
+    for k in (1, 0, 2.0, True):
+        with pytest.raises(ValueError, match="k="):
+            Maxout(k)
+    with pytest.raises(ValueError, match="divisible by k"):
+        Maxout(2)(torch.randn(3, 5))
+
+
+def test_maxout_layers_chain_through_their_pieces():
+    model = nn.Sequential(nn.Linear(FAN_IN, 2 * 50), Maxout(2), nn.Linear(50, 10))
+    init_(model, "lsuv", X=torch.rand(64, FAN_IN), generator=torch.Generator().manual_seed(0))
+    assert model(torch.rand(3, FAN_IN)).shape == (3, 10)
+    with pytest.raises(ValueError, match="pieces"):
+        init_(nn.Sequential(nn.Linear(FAN_IN, 50), Maxout(2), nn.Linear(50, 10)), "normal")
+    with pytest.raises(ValueError, match="'dbn' scheme does not apply to 'maxout'"):
+        init_(model, "dbn", X=torch.rand(64, FAN_IN))
+
+
+def test_default_is_torch_nn_linear_default_and_reproducible():
+    model = init_(wide(), "default", generator=torch.Generator().manual_seed(0))
+    bound = 1 / math.sqrt(FAN_IN)
+    for tensor in (model[0].weight, model[0].bias):
+        assert float(tensor.detach().abs().max()) <= bound and float(tensor.detach().abs().max()) > 0.95 * bound
+    again = init_(wide(), "default", generator=torch.Generator().manual_seed(0))
+    assert torch.equal(model[0].weight, again[0].weight) and torch.equal(model[2].bias, again[2].bias)
+
+
+def test_default_leaves_the_global_random_state_alone():
+    model = wide()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    init_(model, "default", generator=torch.Generator().manual_seed(0))
+    assert torch.equal(torch.rand(3), expected)
