@@ -67,3 +67,15 @@ def test_an_unknown_precision_is_refused_before_training(binary_digits):
     with pytest.raises(ValueError, match="precision must be one of"):
         rbm.fit(binary_digits, precision="float16", progress=False)
     assert torch.equal(weight, rbm.weight)
+
+
+def test_pretraining_passes_the_precision_to_every_rbm(binary_digits):
+    from dbn import DeepBeliefNet
+
+    seen = []
+    net = DeepBeliefNet([64, 32, 16]).pretrain(
+        binary_digits[:200], epochs=1, progress=False, seed=0, precision="tf32",
+        callbacks=[lambda rbm, record: seen.append(torch.get_float32_matmul_precision())],
+    )
+    assert seen == ["high", "high"]
+    assert net.transform(binary_digits[:5]).dtype == np.float32
