@@ -8,7 +8,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader
 
+from dbn.distributed import check_same, distributed_loader, get_rank, get_world_size, is_distributed, merge_moments, set_epoch, shard_rows
 from dbn.validation import as_float_tensor, check_batch, is_array_like
 
 __all__ = ["BatchSource", "DataStatistics", "make_source"]
@@ -31,6 +33,10 @@ class BatchSource:
     epoch with a fresh permutation drawn from ``generator``. Any other iterable (a ``DataLoader``, a generator
     function's result wrapped in a list, ...) is iterated as it is: shuffling is then its own job
     (``DataLoader(..., shuffle=True)``). Batches that are ``(data, target)`` pairs give their data.
+
+    In a distributed run (``shard_seed`` set) each epoch of in-memory data is this rank's share of
+    a permutation common to all ranks (:func:`dbn.distributed.shard_rows`), and a
+    ``DistributedSampler`` of an iterable is told the epoch.
     """
 
     def __init__(
@@ -41,18 +47,23 @@ class BatchSource:
         device: torch.device,
         dtype: torch.dtype,
         generator: torch.Generator | None,
+        shard_seed: int | None = None,
     ) -> None:
         self.data = data
         self.batch_size = batch_size
         self.device = device
         self.dtype = dtype
         self.generator = generator
+        self.shard_seed = shard_seed
+        self.epoch = 0  # epochs begun
 
     def __iter__(self) -> Iterator[Tensor]:
         if isinstance(self.data, Tensor):
             for rows in self.permutation().split(self.batch_size):
                 yield self.gather(rows)
         else:
+            set_epoch(self.data, self.epoch)
+            self.epoch += 1
             for batch in self.data:
                 yield self.to_tensor(batch)
 
@@ -62,7 +73,10 @@ class BatchSource:
         return isinstance(self.data, Tensor)
 
     def permutation(self) -> Tensor:
-        """A fresh random order of the rows of in-memory data, on the device."""
+        """A fresh random order of the rows of in-memory data (in a distributed run, of this rank's rows), on the device."""
+        self.epoch += 1
+        if self.shard_seed is not None:
+            return shard_rows(self.data.shape[0], seed=self.shard_seed, epoch=self.epoch - 1, device=self.data.device)
         return torch.randperm(self.data.shape[0], generator=self.generator, device=self.data.device)
 
     def gather(self, rows: Tensor) -> Tensor:
@@ -81,10 +95,14 @@ class BatchSource:
         In-memory data (validated when it was wrapped) is read in chunks, and the sample is a
         random subset of rows. The batches of an iterable are validated here, before any training,
         and the sample is the first ``sample_size`` rows met. Each chunk's moments are merged into
-        the running ones in float64.
+        the running ones in float64. In a distributed run each rank reads its own rows (of
+        in-memory data: rows ``rank::world_size``; of an iterable: its batches) and the moments are
+        merged across ranks (:func:`dbn.distributed.merge_moments`), so every rank gets the same
+        statistics; the sample is drawn from the rank's own rows.
         """
+        rank, world_size = get_rank(), get_world_size()
         if isinstance(self.data, Tensor):
-            chunks, check = (chunk.to(self.dtype) for chunk in self.data.split(chunk_size)), False
+            chunks, check = (chunk.to(self.dtype) for chunk in self.data[rank::world_size].split(chunk_size)), False
         else:
             chunks, check = (self.to_tensor(batch) for batch in self.data), True
         count = 0
@@ -105,12 +123,14 @@ class BatchSource:
             if n_kept < sample_size:
                 kept.append(v[: sample_size - n_kept])
                 n_kept += kept[-1].shape[0]
+        own_count = count
+        count, mean, squares = merge_moments(count, mean, squares)
         if count == 0:
             raise ValueError("X is empty: the iterable of batches yielded no batch")
         std = (squares / count).sqrt()
         if isinstance(self.data, Tensor):
-            picked = torch.randperm(count, generator=self.generator, device=self.data.device)[:sample_size]
-            sample = self.gather(picked)
+            picked = torch.randperm(own_count, generator=self.generator, device=self.data.device)[:sample_size]
+            sample = self.gather(picked * world_size + rank)
         else:
             sample = torch.cat(kept)
         return DataStatistics(mean, std, sample)
@@ -126,10 +146,14 @@ def make_source(
     generator: torch.Generator | None,
     n_features: int,
     unit_interval: bool,
+    shard_seed: int | None = None,
 ) -> BatchSource:
     """Wrap training data: arrays and tensors are validated now and held on ``device``.
 
-    Binary data (only zeros and ones) is held as ``uint8``.
+    Binary data (only zeros and ones) is held as ``uint8``. In a distributed run ``shard_seed``,
+    the same on every rank, seeds the ``DistributedSampler`` that deals each rank its rows: every
+    rank must hold the same number of in-memory rows, and a ``DataLoader`` is rebuilt around a
+    sampler (:func:`dbn.distributed.distributed_loader`).
     """
     if is_array_like(X):
         X = as_float_tensor(X, name, dtype=dtype, device=device, n_features=n_features, unit_interval=unit_interval)
@@ -137,4 +161,12 @@ def make_source(
             X = X.to(torch.uint8)
     elif not isinstance(X, Iterable):
         raise TypeError(f"{name} must be an array, a tensor or an iterable of batches, got {type(X).__name__}")
-    return BatchSource(X, batch_size=batch_size, device=device, dtype=dtype, generator=generator)
+    if not is_distributed():
+        return BatchSource(X, batch_size=batch_size, device=device, dtype=dtype, generator=generator)
+    if shard_seed is None:
+        raise ValueError("a distributed run needs the shard_seed shared by all ranks")
+    if isinstance(X, Tensor):
+        check_same(X.shape[0], f"the number of rows of {name}", device)
+    elif isinstance(X, DataLoader):
+        X = distributed_loader(X, seed=shard_seed)
+    return BatchSource(X, batch_size=batch_size, device=device, dtype=dtype, generator=generator, shard_seed=shard_seed)

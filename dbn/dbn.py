@@ -39,6 +39,7 @@ from sklearn.utils import assert_all_finite, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 from torch import Tensor, nn
 
+from dbn.distributed import broadcast_seed, setup
 from dbn.rbm import RBM
 from dbn.serialization import load_checkpoint, save_checkpoint
 from dbn.training import train_network
@@ -263,7 +264,8 @@ class DeepBeliefNet(nn.Module):
             ``False`` retrains every RBM.
         checkpoint : str or Path, optional
             Save the whole network there (atomically) after each RBM, so that an interrupted run
-            can be resumed with ``DeepBeliefNet.load(checkpoint).pretrain(X, seed=...)``.
+            can be resumed with ``DeepBeliefNet.load(checkpoint).pretrain(X, seed=...)``. In a
+            distributed run only rank 0 writes it.
         callbacks : sequence of callables
             Passed to every :meth:`RBM.fit` (called after each epoch with ``(rbm, record)``).
         progress : bool
@@ -282,6 +284,11 @@ class DeepBeliefNet(nn.Module):
         -------
         DeepBeliefNet
             ``self``; each RBM's ``history_`` holds its epochs.
+
+        Notes
+        -----
+        Under ``torchrun`` each RBM trains data-parallel (see :meth:`RBM.fit`) with rank 0's
+        ``seed``; every rank holds ``X`` and propagates all of it to the next layer itself.
         """
         n_rbms = len(self.rbms)
         options = {**self.rbm_options, **rbm_options}
@@ -290,12 +297,11 @@ class DeepBeliefNet(nn.Module):
         self._check_options(options, n_rbms)
         if propagate not in ("mean", "sample"):
             raise ValueError(f"propagate must be 'mean' or 'sample', got {propagate!r}")
-        device = resolve_device(device, self.device)
+        device = setup(resolve_device(device, self.device))
         self.to(device)
         H = self._check_input(X, "X")
         H_val = None if X_val is None else self._check_input(X_val, "X_val")
-        if seed is None:
-            seed = int(torch.randint(2**62, (1,)).item())
+        seed = broadcast_seed(seed, device)
         seeds = torch.randint(2**62, (2, n_rbms), generator=torch.Generator().manual_seed(seed)).tolist()
         if not resume:
             self.n_trained.zero_()
@@ -486,12 +492,11 @@ class DeepBeliefNet(nn.Module):
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
         self._check_pretrained("finetune")
-        device = resolve_device(device, self.device)
+        device = setup(resolve_device(device, self.device))
         self.to(device)
         X_checked = self._check_input(X, "X")
         X_val_checked = None if X_val is None else self._check_input(X_val, "X_val")
-        if seed is None:
-            seed = int(torch.randint(2**62, (1,)).item())
+        seed = broadcast_seed(seed, device)
         generator = torch.Generator(device=device).manual_seed(seed)
         n, n_val = X_checked.shape[0], (None if X_val is None else X_val_checked.shape[0])
         classes = None

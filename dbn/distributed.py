@@ -39,7 +39,7 @@ from __future__ import annotations
 import atexit
 import inspect
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
@@ -61,6 +61,8 @@ __all__ = [
     "distributed_loader",
     "merge_moments",
     "reduce_values",
+    "reduce_record",
+    "pooled_mean",
     "data_parallel",
     "set_epoch",
 ]
@@ -247,17 +249,46 @@ def reduce_values(values: dict[str, Any], *, op: str = "mean", device: torch.dev
     """
     if op not in ("mean", "sum", "max"):
         raise ValueError(f"op must be 'mean', 'sum' or 'max', got {op!r}")
+    result: dict[str, Any] = {name: None if value is None else float(value) for name, value in values.items()}
     names = [name for name, value in values.items() if value is not None]
-    result: dict[str, Any] = dict.fromkeys(values)
-    if not names:
+    if not is_distributed() or not names:
         return result
-    packed = torch.stack([torch.as_tensor(values[name], dtype=torch.float64, device=device).reshape(()) for name in names])
-    if is_distributed():
-        dist.all_reduce(packed, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
-        if op == "mean":
-            packed /= get_world_size()
+    packed = torch.tensor([result[name] for name in names], dtype=torch.float64, device=device)
+    dist.all_reduce(packed, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
+    if op == "mean":
+        packed /= get_world_size()
     result.update(zip(names, packed.tolist()))
     return result
+
+
+def reduce_record(record: dict[str, Any], device: torch.device, *, same: Iterable[str] = ("epoch", "lr", "momentum")) -> dict[str, Any]:
+    """A per-epoch record as every rank logs it: monitors averaged over ranks, the slowest ``seconds``.
+
+    Every value other than ``seconds`` and the names in ``same`` (equal on every rank by
+    construction) is a number or ``None`` and is replaced by its mean over ranks. Two ``all_reduce``
+    calls per epoch.
+    """
+    if not is_distributed():
+        return record
+    kept = {*same, "seconds"}
+    averaged = reduce_values({name: value for name, value in record.items() if name not in kept}, device=device)
+    slowest = reduce_values({"seconds": record["seconds"]}, op="max", device=device)
+    return {**record, **averaged, **slowest}
+
+
+def pooled_mean(means: Tensor, rows: Sequence[int]) -> Tensor:
+    r"""Means over all ranks' rows from this rank's means over its own ``rows`` rows (entrywise).
+
+    With :math:`n_r` rows and mean :math:`\bar x_r` on rank :math:`r`, the result is
+    :math:`\sum_r n_r \bar x_r / \sum_r n_r`, in float64, from one ``all_reduce``; ranks may
+    hold different numbers of rows.
+    """
+    if not is_distributed():
+        return means
+    counts = torch.tensor(rows, dtype=torch.float64, device=means.device)
+    packed = torch.stack([means.double() * counts, counts])
+    dist.all_reduce(packed)
+    return packed[0] / packed[1]
 
 
 def data_parallel(module: nn.Module, device: torch.device, *, sync_buffers: bool = True) -> nn.Module:

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from dbn import monitors
 from dbn.batches import make_source
 from dbn.cd import ContrastiveDivergence
+from dbn.distributed import broadcast_seed, data_parallel, get_rank, is_distributed, is_rank_zero, reduce_record, setup
 from dbn.graphs import EpochRunner
 from dbn.likelihood import ais_log_partition, exact_log_partition
 from dbn.precision import check_precision, matmul_precision
@@ -334,7 +335,7 @@ class RBM(nn.Module):
         epochs : int
             Passes over the data.
         batch_size : int
-            Minibatch size for in-memory data.
+            Minibatch size for in-memory data (per process in a distributed run).
         lr : float, optional
             Learning rate; default 0.1, or 0.01 when either layer is Gaussian (Hinton 2010,
             sec. 13.2: linear units need a rate one or two orders of magnitude smaller).
@@ -373,7 +374,8 @@ class RBM(nn.Module):
             Where to train ("auto": CUDA when available); default where the module is.
         seed : int, optional
             Seeds the one generator used for initialisation, shuffling and sampling; the same
-            seed gives the same model. Default: drawn from torch's global generator.
+            seed gives the same model. Default: drawn from torch's global generator. In a
+            distributed run rank 0's seed is used, and rank ``r`` samples with ``seed + r``.
         warm_start : bool
             Continue from the current parameters and data statistics instead of re-initialising.
         precision : {"float32", "tf32", "bfloat16"}
@@ -381,12 +383,21 @@ class RBM(nn.Module):
             tensor cores on CUDA, or bfloat16 mixed precision (parameters and updates stay float32).
         cuda_graph : bool, optional
             Replay the steps of each epoch from CUDA graphs (:mod:`dbn.graphs`). Default: on for
-            in-memory data on a CUDA device with the default optimiser; ``True`` demands it.
+            in-memory data on a CUDA device with the default optimiser in one process; ``True``
+            demands it.
 
         Returns
         -------
         RBM
             ``self``, with ``history_`` extended by one record per epoch.
+
+        Notes
+        -----
+        Under ``torchrun``, or in an initialised process group of several processes, training is
+        data-parallel (:mod:`dbn.distributed`): each rank trains on its shard of ``X``,
+        ``DistributedDataParallel`` averages the CD gradients, the data statistics are merged
+        across ranks, persistent chains (``n_chains`` per rank) stay in their process, the records
+        of ``history_`` are averaged over ranks, and only rank 0 shows the progress bar.
         """
         check_positive(epochs, "epochs", integer=True)
         check_positive(batch_size, "batch_size", integer=True)
@@ -408,23 +419,27 @@ class RBM(nn.Module):
             check_positive(momentum, "momentum", allow_zero=True)
             momentum = (lambda value: lambda epoch: value)(float(momentum))
 
-        device = resolve_device(device, self.device)
+        device = setup(resolve_device(device, self.device))
         self.to(device)
-        if seed is None:
-            seed = int(torch.randint(2**62, (1,)).item())
-        generator = torch.Generator(device=device).manual_seed(seed)
+        seed = broadcast_seed(seed, device)
+        generator = torch.Generator(device=device).manual_seed(seed + get_rank())
         unit_interval = self.visible.unit_interval
         source = make_source(
             X, "X", batch_size=batch_size, device=device, dtype=self.weight.dtype, generator=generator,
-            n_features=self.n_visible, unit_interval=unit_interval,
+            n_features=self.n_visible, unit_interval=unit_interval, shard_seed=seed,
         )
         V_val = None
         if X_val is not None:
             V_val = as_float_tensor(X_val, "X_val", dtype=self.weight.dtype, device=device, n_features=self.n_visible, unit_interval=unit_interval)
         if cuda_graph and (device.type != "cuda" or not source.in_memory):
             raise ValueError(f"cuda_graph=True needs in-memory X on a CUDA device, got {'a ' if source.in_memory else 'an iterable on '}{device}")
+        if cuda_graph and is_distributed():
+            raise ValueError("cuda_graph=True needs a single process: distributed runs train eagerly")
         if cuda_graph is None:  # graphs need a generator the graph can advance (torch >= 2.5)
-            cuda_graph = device.type == "cuda" and source.in_memory and optimizer is None and hasattr(torch.cuda.CUDAGraph, "register_generator_state")
+            cuda_graph = (
+                device.type == "cuda" and source.in_memory and optimizer is None and not is_distributed()
+                and hasattr(torch.cuda.CUDAGraph, "register_generator_state")
+            )
         stats = source.statistics(n_features=self.n_visible, unit_interval=unit_interval, sample_size=monitor_size)
 
         if not warm_start:
@@ -453,9 +468,11 @@ class RBM(nn.Module):
             self, k=k, generator=generator, chains=chains, sample_visible=sample_visible,
             sparsity_target=sparsity_target, sparsity_cost=sparsity_cost, precision=precision,
         )
+        # distributed: DDP averages the gradient over ranks (the statistics are equal everywhere)
+        parallel = data_parallel(objective, device, sync_buffers=False)
 
         def step(batch: Tensor) -> None:
-            loss = objective(self._standardize(batch))
+            loss = parallel(self._standardize(batch))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -471,10 +488,10 @@ class RBM(nn.Module):
                 change = torch.linalg.vector_norm(self.weight - weight_before)
                 update_ratio.copy_(change / torch.linalg.vector_norm(weight_before).clamp_min(1e-12))
 
-        runner = EpochRunner(step, source, use_graph=cuda_graph) if source.in_memory else None
+        runner = EpochRunner(step, source, use_graph=cuda_graph) if source.in_memory and not is_distributed() else None
         first_epoch = len(self.history_)
         hyperparameters = None
-        bar = tqdm(range(epochs), desc=description or f"RBM {self.n_visible}-{self.n_hidden}", disable=not progress, leave=False)
+        bar = tqdm(range(epochs), desc=description or f"RBM {self.n_visible}-{self.n_hidden}", disable=not (progress and is_rank_zero()), leave=False)
         with matmul_precision(precision):
             for epoch in bar:
                 schedule_momentum = momentum(first_epoch + epoch)
@@ -500,6 +517,7 @@ class RBM(nn.Module):
                     first_epoch + epoch + 1, monitor_rows, val_rows, generator, update_ratio, seconds, opt.param_groups[0]
                 )
                 record.update(objective.read_monitors())
+                record = reduce_record(record, device)
                 self.history_.append(record)
                 bar.set_postfix({key: f"{record[key]:.4g}" for key in ("recon_mse", "recon_kl", "pseudo_likelihood") if record[key] is not None})
                 if callbacks and any(bool(callback(self, record)) for callback in callbacks):

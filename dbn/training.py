@@ -35,6 +35,7 @@ from sklearn.model_selection import train_test_split
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from dbn import distributed
 from dbn.validation import as_float_tensor, check_positive, resolve_device
 
 __all__ = ["LOSSES", "train_network", "evaluate"]
@@ -190,7 +191,7 @@ def train_network(
     epochs : int
         Maximum number of passes over the training rows.
     batch_size : int
-        Rows per update; the rows are reshuffled every epoch.
+        Rows per update (per process in a distributed run); the rows are reshuffled every epoch.
     lr : float, optional
         Learning rate; default 0.1 for SGD, 1e-3 for Adam. Ignored with an optimiser factory.
     optimizer : {"sgd", "adam"} or callable
@@ -211,7 +212,8 @@ def train_network(
     device : str or torch.device, optional
         Where to train ("auto": CUDA when available); default where the model is.
     seed : int, optional
-        Seeds the one generator that shuffles the minibatches, and the validation split.
+        Seeds the one generator that shuffles the minibatches, and the validation split (in a
+        distributed run, rank 0's seed, for every rank).
     progress : bool
         Show a tqdm bar over the epochs.
     description : str
@@ -234,6 +236,14 @@ def train_network(
     ValueError
         For mismatched rows, NaN or infinite inputs or targets, bad options, and a loss that
         becomes NaN or infinite (the error names the epoch; lower ``lr``).
+
+    Notes
+    -----
+    Under ``torchrun``, or in an initialised process group of several processes, training is
+    data-parallel (:mod:`dbn.distributed`): ``model`` is wrapped in ``DistributedDataParallel``,
+    each rank trains on its share of the rows of every epoch and evaluates its share of the
+    validation rows, the losses are pooled over ranks (so early stopping stops every rank at the
+    same epoch), and only rank 0 shows the progress bar. Every rank must pass the same data.
     """
     check_positive(epochs, "epochs", integer=True)
     check_positive(batch_size, "batch_size", integer=True)
@@ -250,13 +260,12 @@ def train_network(
     classify = loss == "cross_entropy" if classify is None else classify
     loss_fn = LOSSES[loss] if isinstance(loss, str) else loss
 
-    device = resolve_device(device, _module_device(model))
+    device = distributed.setup(resolve_device(device, _module_device(model)))
     model.to(device)
     dtype = next(model.parameters()).dtype
     X = as_float_tensor(X, "X", dtype=dtype, device=device)
     y = _as_targets(y, X.shape[0], classify=classify, device=device, dtype=dtype)
-    if seed is None:
-        seed = int(torch.randint(2**62, (1,)).item())
+    seed = distributed.broadcast_seed(seed, device)
     if X_val is not None:
         X_val = as_float_tensor(X_val, "X_val", dtype=dtype, device=device, n_features=X.shape[1])
         y_val = _as_targets(y_val, X_val.shape[0], classify=classify, device=device, dtype=dtype, name="y_val")
@@ -267,34 +276,45 @@ def train_network(
         X, X_val = X[train_rows.to(device)], X[val_rows.to(device)]
         y, y_val = y[train_rows.to(device)], y[val_rows.to(device)]
     _check_outputs(model, X, y, classify)
+    distributed.check_same(X.shape[0], "the number of training rows", device)
+    network = distributed.data_parallel(model, device)  # distributed: DDP, which averages the gradients over ranks
+    if X_val is not None and distributed.is_distributed():  # each rank evaluates its share of the validation rows
+        own = slice(distributed.get_rank(), None, distributed.get_world_size())
+        X_val, y_val = X_val[own], y_val[own]
 
     opt = _make_optimizer(model, optimizer, lr, momentum, weight_decay)
     generator = torch.Generator(device=device).manual_seed(seed)
     history: list[dict] = []
     best_loss, best_epoch, best_state, waited = float("inf"), 0, None, 0
     n = X.shape[0]
-    bar = tqdm(range(epochs), desc=description, disable=not progress, leave=False)
+    bar = tqdm(range(epochs), desc=description, disable=not (progress and distributed.is_rank_zero()), leave=False)
     for epoch in bar:
         started = time.perf_counter()
-        model.train()
+        network.train()
         total = torch.zeros((), device=device, dtype=torch.float64)
-        for rows in torch.randperm(n, generator=generator, device=device).split(batch_size):
-            batch_loss = loss_fn(model(X[rows]), y[rows])
+        if distributed.is_distributed():  # this rank's share of a permutation common to all ranks
+            order = distributed.shard_rows(n, seed=seed, epoch=epoch, device=device)
+        else:
+            order = torch.randperm(n, generator=generator, device=device)
+        for rows in order.split(batch_size):
+            batch_loss = loss_fn(network(X[rows]), y[rows])
             opt.zero_grad(set_to_none=True)
             batch_loss.backward()
             opt.step()
             total += batch_loss.detach().double() * rows.shape[0]
-        measured = [total / n]
+        measured, rows_measured = [total / order.shape[0]], [order.shape[0]]
         if X_val is not None:
             val_loss, val_accuracy = evaluate(model, X_val, y_val, loss_fn, accuracy=classify)
             measured += [val_loss] + ([val_accuracy] if classify else [])
-        values = torch.stack(measured).tolist()  # the epoch's one synchronisation with the device
+            rows_measured += [X_val.shape[0]] * (len(measured) - 1)
+        # means over every rank's rows; the epoch's one synchronisation with the device
+        values = distributed.pooled_mean(torch.stack(measured), rows_measured).tolist()
         record = {
             "epoch": epoch + 1,
             "train_loss": values[0],
             "val_loss": values[1] if X_val is not None else None,
             "val_accuracy": values[2] if X_val is not None and classify else None,
-            "seconds": time.perf_counter() - started,
+            "seconds": distributed.reduce_values({"seconds": time.perf_counter() - started}, op="max", device=device)["seconds"],
             "lr": opt.param_groups[0].get("lr"),
             "best": False,
         }
