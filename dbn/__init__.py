@@ -11,6 +11,7 @@ Map of the package:
 - :mod:`dbn.serialization` — atomic, versioned checkpoints;
 - :mod:`dbn.dbn` — :class:`DeepBeliefNet`: greedy pretraining, unrolling, fine-tuning, sampling;
 - :mod:`dbn.training` — the one supervised training loop (fine-tuning and comparisons);
+- :mod:`dbn.distributed` — data-parallel training under ``torchrun`` (DDP, sharding, reductions);
 - :mod:`dbn.init` — initialisation schemes (``init_``, ``SCHEMES``) and activations;
 - :mod:`dbn.diagnostics` — per-layer activation/gradient statistics, symmetry score, histograms;
 - :mod:`dbn.compare` — every scheme on the same network, batched over seeds and schemes;

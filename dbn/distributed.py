@@ -30,8 +30,9 @@ What each rank does
     Sampling (Gibbs chains, persistent chains, the pseudo-likelihood's flips) uses a generator
     seeded with ``seed + rank``, so ranks draw different samples while the parameters stay equal.
     Data statistics are merged across ranks (:func:`merge_moments`) and so are identical
-    everywhere; per-epoch monitors are averaged over ranks (:func:`reduce_values`) before they are
-    logged; only rank 0 shows progress bars and writes checkpoints.
+    everywhere; per-epoch monitors are averaged over ranks (:func:`reduce_record`,
+    :func:`pooled_mean`) before they are logged; only rank 0 shows progress bars and writes
+    checkpoints (:func:`dbn.serialization.save_checkpoint`).
 """
 
 from __future__ import annotations
@@ -130,9 +131,11 @@ def init_process_group(device: torch.device | str | None = None) -> bool:
 
 
 def _local_device(device: torch.device) -> torch.device:
-    if device.type == "cuda" and device.index is None:
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", get_rank() % torch.cuda.device_count())))
-    return device
+    """``cuda:LOCAL_RANK`` (without torchrun: ``cuda:rank % device_count``) for a CUDA device without index."""
+    if device.type != "cuda" or device.index is not None:
+        return device
+    local_rank = os.environ.get("LOCAL_RANK")
+    return torch.device("cuda", int(local_rank) if local_rank is not None else get_rank() % max(torch.cuda.device_count(), 1))
 
 
 def setup(device: torch.device) -> torch.device:
@@ -176,7 +179,7 @@ def check_same(value: int, name: str, device: torch.device) -> None:
         raise ValueError(f"{name} must be the same on every rank, got {found} (by rank)")
 
 
-def shard_rows(n_rows: int, *, seed: int, epoch: int, device: torch.device, shuffle: bool = True) -> Tensor:
+def shard_rows(n_rows: int, *, seed: int, epoch: int, device: torch.device) -> Tensor:
     """This rank's row indices of an in-memory data set for one epoch, from ``DistributedSampler``.
 
     The sampler permutes ``range(n_rows)`` with a generator seeded by ``seed + epoch`` (the same on
@@ -184,7 +187,7 @@ def shard_rows(n_rows: int, *, seed: int, epoch: int, device: torch.device, shuf
     rank ``r`` every ``N``-th index from ``r``. Every rank thus gets ``ceil(n_rows / N)`` rows, the
     same number of batches, and the ranks' rows together cover the data.
     """
-    sampler = DistributedSampler(range(n_rows), shuffle=shuffle, seed=seed)
+    sampler = DistributedSampler(range(n_rows), seed=seed)
     sampler.set_epoch(epoch)
     return torch.tensor(list(sampler), dtype=torch.int64, device=device)
 
@@ -241,20 +244,20 @@ def merge_moments(count: int, mean: Tensor, squares: Tensor) -> tuple[int, Tenso
 
 
 def reduce_values(values: dict[str, Any], *, op: str = "mean", device: torch.device) -> dict[str, Any]:
-    """The mean (``op="mean"``), sum or maximum over ranks of each number in ``values``.
+    """The mean (``op="mean"``) or maximum (``op="max"``) over ranks of each number in ``values``.
 
     ``values`` maps names to numbers, 0-dimensional tensors or ``None``; every rank must pass the
     same names with ``None`` at the same places. The numbers travel in one float64
     ``all_reduce``; the result maps the same names to Python floats (``None`` kept).
     """
-    if op not in ("mean", "sum", "max"):
-        raise ValueError(f"op must be 'mean', 'sum' or 'max', got {op!r}")
+    if op not in ("mean", "max"):
+        raise ValueError(f"op must be 'mean' or 'max', got {op!r}")
     result: dict[str, Any] = {name: None if value is None else float(value) for name, value in values.items()}
     names = [name for name, value in values.items() if value is not None]
     if not is_distributed() or not names:
         return result
     packed = torch.tensor([result[name] for name in names], dtype=torch.float64, device=device)
-    dist.all_reduce(packed, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
+    dist.all_reduce(packed, op=dist.ReduceOp.SUM if op == "mean" else dist.ReduceOp.MAX)
     if op == "mean":
         packed /= get_world_size()
     result.update(zip(names, packed.tolist()))
