@@ -73,7 +73,10 @@ class BatchSource:
         return isinstance(self.data, Tensor)
 
     def permutation(self) -> Tensor:
-        """A fresh random order of the rows of in-memory data (in a distributed run, of this rank's rows), on the device."""
+        """A fresh random order of the rows of in-memory data, on the device.
+
+        In a distributed run: this rank's rows of the epoch, in the order of the shared permutation.
+        """
         self.epoch += 1
         if self.shard_seed is not None:
             return shard_rows(self.data.shape[0], seed=self.shard_seed, epoch=self.epoch - 1, device=self.data.device)

@@ -608,7 +608,10 @@ class DeepBeliefNet(nn.Module):
         return cls(**{**options, "dtype": getattr(torch, options.get("dtype", "float32"))})
 
     def save(self, path: str | Path) -> None:
-        """Write every RBM, the fine-tuned network if any, the configuration and histories, atomically."""
+        """Write every RBM, the fine-tuned network if any, the configuration and histories, atomically.
+
+        In a distributed run only rank 0 writes (:func:`dbn.serialization.save_checkpoint`).
+        """
         finetuned = None
         if hasattr(self, "mlp_"):
             finetuned = {

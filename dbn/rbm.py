@@ -139,7 +139,10 @@ class RBM(nn.Module):
         return cls(**{**options, "dtype": getattr(torch, options.get("dtype", "float32"))})
 
     def save(self, path: str | Path) -> None:
-        """Write parameters, standardisation buffers, configuration and history, atomically."""
+        """Write parameters, standardisation buffers, configuration and history, atomically.
+
+        In a distributed run only rank 0 writes (:func:`dbn.serialization.save_checkpoint`).
+        """
         save_checkpoint(path, kind="RBM", config=self.config(), state_dict=self.state_dict(), extra={"history": self.history_})
 
     @classmethod
