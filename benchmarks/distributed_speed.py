@@ -100,7 +100,7 @@ def launch(args: argparse.Namespace, processes: int, batch: int, device: str) ->
 def report(title: str, runs: list[dict]) -> None:
     single = runs[0]["samples_per_second"]
     print(f"\n{title}\n")
-    print("| processes | batch per process | samples/s | efficiency | step compute (ms) | all_reduce 1.57 MB (ms) |")
+    print("| processes | batch per process | samples/s | efficiency | ms per step | all_reduce of 1.57 MB (ms) |")
     print("|---|---|---|---|---|---|")
     for run in runs:
         efficiency = run["samples_per_second"] / (run["processes"] * single)
