@@ -434,10 +434,6 @@ def compare_inits(
     parts = _split_data(X, y, X_test, y_test, test_fraction, validation_fraction, data_seed)
     X_fit, y_fit = parts["train"]
     n_classes = int(max(int(labels.max()) for _, labels in parts.values())) + 1
-    if BATCHNORM in schemes:
-        rows = [len(parts["all_train" if two_stage else "train"][1])] + ([min(search_rows or len(y_fit), len(y_fit))] if two_stage else [])
-        if any(n % batch_size == 1 for n in rows):
-            raise ValueError(f"batch_size={batch_size} leaves a last minibatch of one row, which batch normalisation cannot train on")
     if two_stage:
         search_parts = {"train": _subset(parts["train"], search_rows, data_seed), "val": parts["val"]}
         final_parts = {"train": parts["all_train"], "test": parts["test"]}
@@ -445,6 +441,8 @@ def compare_inits(
                   ("final", final_parts, epochs, seed_list, None)]
     else:
         stages = [("final", {name: parts[name] for name in ("train", "val", "test")}, epochs, seed_list, lrs)]
+    if BATCHNORM in schemes and any(len(stage[1]["train"][1]) % batch_size == 1 for stage in stages):
+        raise ValueError(f"batch_size={batch_size} leaves a last minibatch of one row, which batch normalisation cannot train on")
     chance = chance_loss(y_fit)
     options = scheme_options or {}
     records: list[dict] = []
@@ -464,19 +462,9 @@ def compare_inits(
                                               measured_parts, stage_epochs, batch_size, momentum, data_seed, batched)
             stage_records = []
             for index, (scheme, seed, lr) in enumerate(runs):
-                curve = {metric: values[index] for metric, values in curves.items()}
-                reached = [epoch for epoch, value in enumerate(curve.get("val_accuracy", [])) if value >= target_accuracy]
-                record = {
-                    "scheme": scheme, "activation": name, "seed": seed, "lr": lr, "stage": stage, "selected": False, "lr_at_edge": False,
-                    "curves": curve,
-                    **{f"{part}_{metric}": None for part in ("val", "test") for metric in ("loss", "accuracy")},
-                    **{metric: values[-1] for metric, values in curve.items()},
-                    "epochs_to_target": reached[0] if reached else None,
-                    "diverged": not math.isfinite(curve["train_loss"][-1]),
-                    "converged": converged(curve["train_loss"][-1], chance),
-                    "init_statistics": statistics[scheme, seed],
-                    "seconds": seconds[index] if seconds is not None else None,
-                }
+                record = {"scheme": scheme, "activation": name, "seed": seed, "lr": lr, "stage": stage,
+                          **_outcome({metric: values[index] for metric, values in curves.items()}, chance, target_accuracy),
+                          "init_statistics": statistics[scheme, seed], "seconds": seconds[index] if seconds is not None else None}
                 if keep_models:
                     record["initial_model"] = copy.deepcopy(initial[scheme, seed])
                     record["model"] = trained(index)
@@ -489,6 +477,19 @@ def compare_inits(
         if progress:
             print(f"{name}: {sum(r['activation'] == name for r in records)} models in {time.perf_counter() - started:.1f} s")
     return records
+
+
+def _outcome(curve: dict[str, list[float]], chance: float, target_accuracy: float) -> dict:
+    """The fields of a record that follow from its curves (see :func:`compare_inits`)."""
+    reached = [epoch for epoch, value in enumerate(curve.get("val_accuracy", [])) if value >= target_accuracy]
+    return {
+        "selected": False, "lr_at_edge": False, "curves": curve,
+        **{f"{part}_{metric}": None for part in ("val", "test") for metric in ("loss", "accuracy")},
+        **{metric: values[-1] for metric, values in curve.items()},
+        "epochs_to_target": reached[0] if reached else None,
+        "diverged": not math.isfinite(curve["train_loss"][-1]),
+        "converged": converged(curve["train_loss"][-1], chance),
+    }
 
 
 def _measure(forward: Any, parts: dict) -> dict[str, Tensor]:
