@@ -92,6 +92,8 @@ def test_command_line_writes_tables(tmp_path):
     parser = argparse.ArgumentParser()
     add_compare_parser(parser.add_subparsers(dest="command"))
     assert parser.parse_args(["compare", "--seeds", "3"]).seeds == 3
+    staged = parser.parse_args(["compare", "--search-rows", "800", "--search-epochs", "1", "--search-seeds", "1", "--monitor-rows", "50"])
+    assert (staged.search_rows, staged.search_epochs, staged.search_seeds, staged.monitor_rows) == (800, 1, 1, 50)
     main(["--schemes", "normal", "he_normal", "--activation", "relu", "--seeds", "2", "--epochs", "1", "--hidden", "8",
           "--lr", "0.1", "--no-figures", "--out", str(tmp_path)])
     assert "| he_normal |" in (tmp_path / "table.md").read_text()
