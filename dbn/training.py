@@ -343,11 +343,19 @@ def train_network(
 
 @torch.no_grad()
 def _check_outputs(model: nn.Module, X: Tensor, y: Tensor, classify: bool) -> None:
-    """Run the model on one row to turn shape mismatches into clear errors before training."""
+    """Run the model on one row to turn shape mismatches into clear errors before training.
+
+    The row goes through in eval mode (batch normalisation cannot take one row in train mode, and
+    must not count it in its running statistics); the model's mode is restored afterwards.
+    """
+    was_training = model.training
+    model.eval()
     try:
         output = model(X[:1])
     except RuntimeError as error:
         raise ValueError(f"the model cannot take X of shape {tuple(X.shape)}: {error}") from error
+    finally:
+        model.train(was_training)
     if classify:
         top = int(y.max())
         if output.ndim < 2 or top >= output.shape[-1]:

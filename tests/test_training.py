@@ -190,3 +190,15 @@ def test_outputs_with_a_middle_dimension_are_scored_per_row_and_class():
     _, alone = evaluate(model, torch.as_tensor(X), torch.as_tensor(y), F.cross_entropy, accuracy=True)
     negated = float((model(torch.as_tensor(X)).argmin(1) == torch.as_tensor(y)).double().mean())
     assert float(accuracy) == pytest.approx((float(alone) + negated) / 2)
+
+
+def test_the_shape_check_leaves_batch_norm_statistics_and_mode_alone():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    X, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
+    seen = []
+
+    def snapshot(net, record):
+        seen.append(net[1].num_batches_tracked.item())
+
+    train_network(model, X, y, epochs=1, batch_size=20, lr=0.01, validation_fraction=0.0, progress=False, seed=0, callbacks=[snapshot])
+    assert seen == [2]  # the two minibatches, not the check's single row
