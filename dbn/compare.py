@@ -69,7 +69,7 @@ from torch import Tensor, nn
 from dbn.diagnostics import layer_statistics
 from dbn.init import ACTIVATIONS, SCHEMES, get_activation, init_
 from dbn.training import train_network
-from dbn.validation import as_float_tensor
+from dbn.validation import as_float_tensor, resolve_device
 
 __all__ = [
     "BATCHNORM",
@@ -342,6 +342,7 @@ def compare_inits(
     keep_models: bool = False,
     data_seed: int = 0,
     progress: bool = False,
+    device: torch.device | str = "cpu",
 ) -> list[dict]:
     """Train one MLP per (activation, scheme, seed, learning rate) and record how each does.
 
@@ -394,6 +395,11 @@ def compare_inits(
         Seeds the splits and the minibatch order.
     progress : bool
         Print one line per activation.
+    device : str or torch.device
+        Where the models train and are measured ("cuda" for a GPU, "auto" for one if present).
+        Initial weights (and ``dbn`` pretraining, ``lsuv``) and their statistics are computed on
+        the CPU, so every device starts from the same networks; data and stacked models then move
+        to ``device`` once per stage, and an epoch reads nothing back from it until its end.
 
     Returns
     -------
@@ -459,7 +465,7 @@ def compare_inits(
                     for lr in (stage_lrs if stage_lrs is not None else [chosen[scheme][0]])]
             measured_parts = {**stage_parts, "train": _subset(stage_parts["train"], monitor_rows, data_seed)}
             curves, trained, seconds = _train([(initial[scheme, seed], lr) for scheme, seed, lr in runs], stage_parts["train"],
-                                              measured_parts, stage_epochs, batch_size, momentum, data_seed, batched)
+                                              measured_parts, stage_epochs, batch_size, momentum, data_seed, batched, device)
             stage_records = []
             for index, (scheme, seed, lr) in enumerate(runs):
                 record = {"scheme": scheme, "activation": name, "seed": seed, "lr": lr, "stage": stage,
@@ -536,11 +542,15 @@ def _fit(model: nn.Module, forward: Any, loss: Any, lr: float, train: tuple[Tens
 
 
 def _train(runs: list[tuple[nn.Sequential, float]], train: tuple[Tensor, Tensor], parts: dict, epochs: int, batch_size: int,
-           momentum: float, seed: int, batched: bool) -> tuple[dict, Any, list[float] | None]:
-    """Train a copy of every (model, rate) on ``train`` in the minibatch order of ``seed``; return
-    the curves (metric -> one list per run), a getter of the trained models by index, and
-    per-model seconds (None when batched). Batched, the runs of one architecture form one
-    :class:`StackedMLP`, each model's loss scaled by its rate over the largest."""
+           momentum: float, seed: int, batched: bool, device: torch.device | str = "cpu") -> tuple[dict, Any, list[float] | None]:
+    """Train a copy of every (model, rate) on ``train`` in the minibatch order of ``seed`` on
+    ``device``; return the curves (metric -> one list per run), a getter of the trained models
+    (on the CPU) by index, and per-model seconds (None when batched). Batched, the runs of one
+    architecture form one :class:`StackedMLP`, each model's loss scaled by its rate over the
+    largest."""
+    device = resolve_device(device, torch.device("cpu"))
+    train = tuple(tensor.to(device) for tensor in train)
+    parts = {name: tuple(tensor.to(device) for tensor in part) for name, part in parts.items()}
     if batched:
         groups: dict[tuple, list[int]] = defaultdict(list)
         for index, (model, _) in enumerate(runs):
@@ -548,29 +558,29 @@ def _train(runs: list[tuple[nn.Sequential, float]], train: tuple[Tensor, Tensor]
         curves: dict[str, list] = defaultdict(lambda: [None] * len(runs))
         where: dict[int, tuple[StackedMLP, int]] = {}
         for indices in groups.values():
-            stacked = StackedMLP([runs[index][0] for index in indices])
-            rates = torch.tensor([runs[index][1] for index in indices], dtype=stacked.weights[0].dtype)
+            stacked = StackedMLP([runs[index][0] for index in indices]).to(device)
+            rates = torch.tensor([runs[index][1] for index in indices], dtype=stacked.weights[0].dtype, device=device)
             base = float(rates.max())
             measured = _fit(stacked, stacked, _summed_loss(rates / base), base, train, parts, epochs, batch_size, momentum, seed)
             for metric, values in _per_model(measured).items():
                 for position, index in enumerate(indices):
                     curves[metric][index] = values[position]
             where.update({index: (stacked, position) for position, index in enumerate(indices)})
-        return dict(curves), lambda index: where[index][0].unstack(where[index][1]), None
+        return dict(curves), lambda index: where[index][0].unstack(where[index][1]).cpu(), None
 
     trained, seconds, curves = [], [], defaultdict(list)
     for model, lr in runs:
-        model_copy = copy.deepcopy(model)
+        model_copy = copy.deepcopy(model).to(device)
         started = time.perf_counter()
 
         def forward(x: Tensor, net: nn.Module = model_copy) -> Tensor:
             return net(x).unsqueeze(1)
 
-        measured = _fit(model_copy, forward, "cross_entropy", lr, train, parts, epochs, batch_size, momentum, seed)
-        seconds.append(time.perf_counter() - started)
-        for metric, values in _per_model(measured).items():
+        measured = _per_model(_fit(model_copy, forward, "cross_entropy", lr, train, parts, epochs, batch_size, momentum, seed))
+        seconds.append(time.perf_counter() - started)  # after _per_model, which waits for the device
+        for metric, values in measured.items():
             curves[metric] += values
-        trained.append(model_copy.eval())
+        trained.append(model_copy.eval().cpu())
     return dict(curves), lambda index: trained[index], seconds
 
 
@@ -797,6 +807,7 @@ def add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--out", default="results", help="directory for the tables and figures")
     parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--device", default="cpu", help="where the models train: cpu, cuda or auto")
     parser.set_defaults(handler=run_compare)
     return parser
 
@@ -829,7 +840,7 @@ def run_compare(args: argparse.Namespace) -> list[dict]:
                             lrs=args.lr, momentum=args.momentum, target_accuracy=args.target,
                             scheme_options={"dbn": {"epochs": args.dbn_epochs}}, search_rows=args.search_rows,
                             search_epochs=args.search_epochs, search_seeds=args.search_seeds, monitor_rows=args.monitor_rows,
-                            batched=not args.sequential,
+                            batched=not args.sequential, device=args.device,
                             keep_models=not args.no_figures, progress=True)
     elapsed = time.perf_counter() - started
     command = "python -m dbn compare " + " ".join(getattr(args, "argv", []) or [])

@@ -50,13 +50,14 @@ parser.add_argument("--out", default="results/mnist_inits")
 parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: the fast choice on 2 shared cores)")
 parser.add_argument("--activation", nargs="+", default=ACTIVATIONS, help="a subset of the columns (for a quick look)")
 parser.add_argument("--schemes", nargs="+", default=SCHEMES, help="a subset of the rows (for a quick look)")
+parser.add_argument("--device", default="cpu", help="where the models train: cpu, cuda or auto")
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
 
 X, y = load("mnist", split="train")
 X_test, y_test = load("mnist", split="test")
 started = time.perf_counter()
-records = compare_inits(X, y, X_test=X_test, y_test=y_test, hidden=HIDDEN, activation=args.activation, schemes=args.schemes,
+records = compare_inits(X, y, X_test=X_test, y_test=y_test, hidden=HIDDEN, activation=args.activation, schemes=args.schemes, device=args.device,
                         seeds=SEEDS, epochs=EPOCHS, lrs=LRS, validation_fraction=VALIDATION_FRACTION, search_rows=SEARCH_ROWS,
                         search_epochs=SEARCH_EPOCHS, search_seeds=SEARCH_SEEDS, monitor_rows=MONITOR_ROWS,
                         scheme_options={"dbn": DBN}, progress=True)

@@ -93,3 +93,17 @@ def test_pretraining_and_finetuning_on_the_gpu_match_the_cpu(digits):
         scores[device] = net.score(X[test_rows], y[test_rows])
     assert scores["cuda"] > 0.9
     assert abs(scores["cuda"] - scores["cpu"]) < 0.03
+
+
+def test_batched_comparisons_on_the_gpu_match_the_cpu(digits):
+    from dbn.compare import compare_inits
+
+    X, y = digits
+    options = dict(hidden=(32, 32), activation="relu", schemes=["xavier_uniform", "he_normal", "batchnorm"], seeds=2,
+                   epochs=5, lrs=[0.03, 0.1])
+    results = {device: compare_inits(X, y, device=device, **options) for device in ("cpu", "cuda")}
+    for cpu, gpu in zip(results["cpu"], results["cuda"]):
+        assert (cpu["scheme"], cpu["seed"], cpu["lr"]) == (gpu["scheme"], gpu["seed"], gpu["lr"])
+        # same initial networks and minibatch order: only floating-point order differs
+        assert gpu["test_accuracy"] == pytest.approx(cpu["test_accuracy"], abs=0.03)
+        assert gpu["train_loss"] == pytest.approx(cpu["train_loss"], rel=0.1, abs=0.02)
