@@ -80,16 +80,15 @@ class FreeEnergyDifference(torch.autograd.Function):
         # (g/m) (P_model^T V_model - (m/n) P_data^T V_data): the tensor g never becomes a Python
         # number, so backward never waits for the device (and can be captured in a CUDA graph)
         ratio = -v_model.shape[0] / v_data.shape[0]
-        if ctx.needs_input_grad[0] and compute == dtype:
-            grad_weight = torch.mm(p_model.T, v_model).addmm_(p_data.T, v_data, alpha=ratio).mul_(scale_model)
-        elif ctx.needs_input_grad[0] and ratio == -1:
+        if ctx.needs_input_grad[0] and compute != dtype and ratio == -1:
             # reduced precision: the two terms nearly cancel, so round only their difference, by
             # taking it inside one product (accumulated in float32): [P_m; P_d]^T [V_m; -V_d]
             stacked_p = torch.cat([p_model.to(compute), p_data.to(compute)])
             stacked_v = torch.cat([v_model.to(compute), v_data.to(compute).neg()])
             grad_weight = torch.mm(stacked_p.T, stacked_v).to(dtype).mul_(scale_model)
         elif ctx.needs_input_grad[0]:
-            # unequal row counts (PCD with n_chains != batch size): products in full precision
+            # full precision (also for reduced precision with unequal row counts, PCD with
+            # n_chains != batch size): .to(dtype) is a no-op for float32 inputs
             grad_weight = torch.mm(p_model.T.to(dtype), v_model.to(dtype))
             grad_weight.addmm_(p_data.T.to(dtype), v_data.to(dtype), alpha=ratio).mul_(scale_model)
         if ctx.needs_input_grad[1]:

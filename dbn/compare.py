@@ -528,7 +528,6 @@ def _fit(model: nn.Module, forward: Any, loss: Any, lr: float, train: tuple[Tens
         model.train(was_training)
 
     measure()
-    model.eval()  # train_network first checks the model on a single row: no batch statistics there
     try:
         train_network(model, *train, loss=loss, classify=True, epochs=epochs, batch_size=batch_size, lr=lr,
                       momentum=momentum, patience=None, seed=seed, progress=False, callbacks=[measure])
