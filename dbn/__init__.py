@@ -1,32 +1,44 @@
-"""dbn: Restricted Boltzmann Machines and Deep Belief Networks on PyTorch.
+"""dbn: Restricted Boltzmann Machines and Deep Belief Networks on PyTorch, and a laboratory for
+comparing weight initialisation.
 
 Map of the package:
 
+- :mod:`dbn.config` — ``CDConfig`` and ``TrainConfig``: training options as checked, JSON-serialisable data;
+- :mod:`dbn.energy` — ``EnergyModel``, the interface of an RBM that training, monitors and unrolling use;
 - :mod:`dbn.units` — unit types (Bernoulli, Gaussian, ReLU): mean, sample, free-energy term;
-- :mod:`dbn.rbm` — :class:`RBM`, its inference methods and CD/PCD training;
+- :mod:`dbn.rbm` — :class:`RBM`: the model, its inference and likelihood methods, ``fit``;
 - :mod:`dbn.cd` — the CD objective (an ``nn.Module``) and the analytic gradient of its surrogate;
+- :mod:`dbn.cd_trainer` — one CD/PCD training run: optimiser, objective, epoch plan, per-epoch monitors;
+- :mod:`dbn.loop` — the one epoch loop: progress bar, timing, history, callbacks;
 - :mod:`dbn.graphs` — epochs over static index buffers, replayed from CUDA graphs on a GPU;
 - :mod:`dbn.precision` — exact float32, TF32 and bfloat16 mixed-precision training;
 - :mod:`dbn.monitors` — per-epoch training monitors (reconstruction, pseudo-likelihood, ...);
 - :mod:`dbn.likelihood` — exact and AIS estimates of the partition function;
 - :mod:`dbn.batches` — minibatches from arrays, tensors and iterables;
 - :mod:`dbn.validation` — input checks with errors that name the argument;
+- :mod:`dbn.targets` — class labels and regression targets, checked in one place;
 - :mod:`dbn.serialization` — atomic, versioned checkpoints;
-- :mod:`dbn.dbn` — :class:`DeepBeliefNet`: greedy pretraining, unrolling, fine-tuning, sampling;
-- :mod:`dbn.training` — the one supervised training loop (fine-tuning and comparisons);
+- :mod:`dbn.stack` — :class:`DeepBeliefNet`: the stack of RBMs, greedy pretraining, sampling, persistence;
+- :mod:`dbn.unroll` — the stack unrolled into an MLP or a deep autoencoder;
+- :mod:`dbn.supervised` — fine-tuning the unrolled stack, and its predictions;
+- :mod:`dbn.training` — the supervised training loop (fine-tuning and comparisons);
 - :mod:`dbn.distributed` — data-parallel training under ``torchrun`` (DDP, sharding, reductions);
-- :mod:`dbn.init` — initialisation schemes (``init_``, ``SCHEMES``) and activations;
-- :mod:`dbn.activations` — maxout and its He gain;
+- :mod:`dbn.activations` — the one registry of activations, and maxout;
+- :mod:`dbn.init` — initialisation schemes (``init_``, ``SCHEMES``);
 - :mod:`dbn.diagnostics` — per-layer activation/gradient statistics, symmetry score, histograms;
-- :mod:`dbn.compare` — every scheme on the same network, batched over seeds and schemes;
+- :mod:`dbn.stacked` — many MLPs of one architecture trained as one module;
+- :mod:`dbn.compare` — every scheme on the same network, with a fair learning-rate search;
+- :mod:`dbn.reports` — tables and CSV of a comparison;
+- :mod:`dbn.figures` — figures of a comparison;
 - :mod:`dbn.sklearn` — scikit-learn estimators ``RBMTransformer``, ``DBNClassifier``, ``DBNRegressor``;
 - :mod:`dbn.datasets` — scikit-learn's digits (the default data) and MNIST from IDX files;
-- :mod:`dbn.cli` — ``python -m dbn`` (``rbm``, ``compare``).
+- :mod:`dbn.cli` — the command line, ``python -m dbn``.
 """
 
-from dbn.dbn import DeepBeliefNet
-from dbn.rbm import RBM, hinton_momentum
+from dbn.config import CDConfig, TrainConfig, hinton_momentum
+from dbn.rbm import RBM
 from dbn.sklearn import DBNClassifier, DBNRegressor, RBMTransformer
+from dbn.stack import DeepBeliefNet
 
-__all__ = ["RBM", "DeepBeliefNet", "hinton_momentum", "RBMTransformer", "DBNClassifier", "DBNRegressor"]
+__all__ = ["RBM", "DeepBeliefNet", "CDConfig", "TrainConfig", "hinton_momentum", "RBMTransformer", "DBNClassifier", "DBNRegressor"]
 __version__ = "0.1.0"

@@ -19,7 +19,7 @@ sampling chain has already produced, and returns exactly this gradient in its ba
 accumulated matrix products for the weights, nothing recomputed. So a CD-1 step costs the five
 products of a hand-written loop, while the gradient lands in ``.grad`` where ``torch.optim``,
 schedulers, gradient clipping and DDP's all-reduce find it. ``tests/test_cd.py`` checks that it
-equals autograd's gradient of the same expression written with :meth:`RBM._free_energy`.
+equals autograd's gradient of the same expression written with :meth:`RBM.model_free_energy`.
 
 A sparsity penalty (Hinton 2010, sec. 11) adds :math:`\lambda (q_j - p)` to the derivative with
 respect to each hidden unit's total input on the data side; it enters as ``hidden_offset``, which
@@ -33,6 +33,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from dbn.energy import EnergyModel
 from dbn.precision import autocast
 from dbn.units import Units
 
@@ -99,7 +100,7 @@ class FreeEnergyDifference(torch.autograd.Function):
 
 
 def free_energy_difference(
-    rbm: Any,
+    rbm: EnergyModel,
     v_data: Tensor,
     x_data: Tensor,
     p_data: Tensor,
@@ -138,7 +139,7 @@ class ContrastiveDivergence(nn.Module):
 
     Parameters
     ----------
-    rbm : RBM
+    rbm : EnergyModel
         The model; its parameters are this module's parameters.
     k : int
         Gibbs steps per update.
@@ -158,7 +159,7 @@ class ContrastiveDivergence(nn.Module):
 
     def __init__(
         self,
-        rbm: Any,
+        rbm: EnergyModel,
         *,
         k: int,
         generator: torch.Generator,
@@ -188,19 +189,19 @@ class ContrastiveDivergence(nn.Module):
         rbm, generator = self.rbm, self.generator
         with autocast(self.precision, v_data.device):
             with torch.no_grad():
-                x_data = rbm._hidden_input(v_data)
+                x_data = rbm.hidden_input(v_data)
                 p_data = rbm.hidden.mean(x_data)
                 if self.chains is None:
                     h = rbm.hidden.sample(x_data, generator, mean=p_data)
                 else:
-                    h = rbm.hidden.sample(rbm._hidden_input(self.chains), generator)
+                    h = rbm.hidden.sample(rbm.hidden_input(self.chains), generator)
                 for step in range(self.k):
-                    z = rbm._visible_input(h)
+                    z = rbm.visible_input(h)
                     if step == self.k - 1 and self.chains is None and not self.sample_visible:
                         v_model = rbm.visible.mean(z)
                     else:
                         v_model = rbm.visible.sample(z, generator)
-                    x_model = rbm._hidden_input(v_model)
+                    x_model = rbm.hidden_input(v_model)
                     if step < self.k - 1:
                         h = rbm.hidden.sample(x_model, generator)
                 p_model = rbm.hidden.mean(x_model)

@@ -11,7 +11,7 @@ Entering distributed mode
     environment (``env://``: ``MASTER_ADDR``, ``MASTER_PORT``, ``RANK``, ``WORLD_SIZE``), with
     NCCL when training on CUDA and gloo otherwise, and destroys it at exit.
     :func:`init_process_group` does the same explicitly: one line for scripts that want the rank
-    before training. Without a group of two or more processes every helper here is the identity
+    before training. Without a group of two or more processes every function here is the identity
     and training is exactly single-process.
 
 What each rank does

@@ -42,7 +42,7 @@ to it; only the data-dependent schemes (``lsuv``, ``dbn``) are written here. Wit
                              then, layer by layer from the input, :math:`W \leftarrow W / \sqrt{\mathrm{Var}(z)}`
                              on a data batch until :math:`|\mathrm{Var}(z) - 1| <` ``tol``
 ``dbn``                      greedy RBM pretraining (Hinton, Osindero & Teh 2006) of a
-                             :class:`~dbn.dbn.DeepBeliefNet` with the network's hidden sizes on ``X``;
+                             :class:`~dbn.stack.DeepBeliefNet` with the network's hidden sizes on ``X``;
                              its weights and hidden biases fill the hidden layers, the output layer is
                              Xavier-uniform with zero bias; for tanh networks the whole sigmoid network
                              is rewritten exactly in tanh units (:func:`sigmoid_to_tanh_`); not defined
@@ -52,25 +52,29 @@ to it; only the data-dependent schemes (``lsuv``, ``dbn``) are written here. Wit
 Fans are those of the weight matrix, :math:`n_\text{out} \times n_\text{in}`: below a maxout
 layer of :math:`n` units of :math:`k` pieces, :math:`n_\text{out} = k n`.
 
-The activations the package knows (sigmoid, tanh, relu, leaky_relu of slope 0.01, vlrelu of
-slope 1/3, maxout of 2 pieces, identity) (their gain, their flat regions for the diagnostics, the RBM
-unit type that pretrains them) are the entries of :data:`ACTIVATIONS`. Both tables are
-registries: a new scheme is one function decorated with :func:`register_scheme`, a new
-activation one :class:`Activation` added with :func:`register_activation`.
+The activations (their gain, their flat regions, the RBM unit type that pretrains them) come from
+the one registry of :mod:`dbn.activations`, whose names this module re-exports. :data:`SCHEMES` is
+a registry too: a new scheme is one function decorated with :func:`register_scheme`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from dbn.activations import Maxout, maxout_gain
+from dbn.activations import (
+    ACTIVATIONS,
+    Activation,
+    get_activation,
+    infer_activation,
+    register_activation,
+)
 from dbn.validation import as_float_tensor
 
 __all__ = [
@@ -85,119 +89,6 @@ __all__ = [
     "register_scheme",
     "sigmoid_to_tanh_",
 ]
-
-
-# --------------------------------------------------------------------------- activations
-
-
-@dataclass(frozen=True)
-class Activation:
-    r"""What the package needs to know about a hidden-unit non-linearity.
-
-    Attributes
-    ----------
-    name : str
-        Registry key, e.g. ``"tanh"``.
-    module : callable
-        Builds the ``nn.Module`` (e.g. ``nn.Tanh``).
-    nonlinearity : str
-        Its name for :func:`torch.nn.init.calculate_gain`.
-    param : float, optional
-        The parameter of ``calculate_gain`` (the negative slope of a leaky ReLU).
-    flat : callable
-        Maps pre-activations :math:`z` to a boolean mask of the units in a flat region: saturated
-        (the output within 1 % of its range from a bound) for bounded activations, off
-        (:math:`z \le 0`) for rectifiers, nowhere for the identity.
-    rbm_hidden : str or None
-        The RBM hidden unit type whose mean this activation resembles, for ``dbn`` pretraining;
-        None where no RBM fits (maxout: its layers have ``pieces`` times more pre-activations
-        than units, which no stack of RBMs of the network's widths provides).
-    module_types : tuple of type
-        ``nn.Module`` classes recognised as this activation inside a network (together with the
-        module's settings, see :meth:`recognises`).
-    pieces : int
-        Pre-activations per unit: the linear layer below a hidden layer of width :math:`n` has
-        ``pieces * n`` outputs (:math:`k` for maxout, 1 otherwise).
-    fixed_gain : float, optional
-        The gain where ``calculate_gain`` has none (maxout, :func:`dbn.activations.maxout_gain`).
-    """
-
-    name: str
-    module: Callable[[], nn.Module]
-    nonlinearity: str
-    flat: Callable[[Tensor], Tensor]
-    rbm_hidden: str | None = "bernoulli"
-    param: float | None = None
-    module_types: tuple[type, ...] = field(default=())
-    pieces: int = 1
-    fixed_gain: float | None = None
-
-    @property
-    def gain(self) -> float:
-        r"""The recommended gain :math:`g`: ``fixed_gain`` if set, else
-        :func:`torch.nn.init.calculate_gain` (:math:`\sqrt{2 / (1 + s^2)}` for a leaky ReLU of
-        slope :math:`s`)."""
-        return self.fixed_gain if self.fixed_gain is not None else nn.init.calculate_gain(self.nonlinearity, self.param)
-
-    def recognises(self, module: nn.Module) -> bool:
-        """Whether ``module`` is this activation: one of ``module_types`` with the same settings
-        (``extra_repr``: the slope of a leaky ReLU, the pieces of a maxout) as ``self.module()``."""
-        return bool(self.module_types) and isinstance(module, self.module_types) and module.extra_repr() == self.module().extra_repr()
-
-
-#: name -> :class:`Activation`
-ACTIVATIONS: dict[str, Activation] = {}
-
-
-def register_activation(activation: Activation) -> Activation:
-    """Add ``activation`` to :data:`ACTIVATIONS` (under ``activation.name``) and return it."""
-    ACTIVATIONS[activation.name] = activation
-    return activation
-
-
-_SIGMOID_SATURATION = math.log(99.0)  # sigmoid(z) > 0.99 beyond this
-_TANH_SATURATION = math.atanh(0.99)  # |tanh(z)| > 0.99 beyond this
-
-register_activation(Activation("sigmoid", nn.Sigmoid, "sigmoid", lambda z: z.abs() > _SIGMOID_SATURATION, module_types=(nn.Sigmoid,)))
-register_activation(Activation("tanh", nn.Tanh, "tanh", lambda z: z.abs() > _TANH_SATURATION, module_types=(nn.Tanh,)))
-register_activation(Activation("relu", nn.ReLU, "relu", lambda z: z <= 0, rbm_hidden="relu", module_types=(nn.ReLU,)))
-register_activation(
-    Activation("leaky_relu", lambda: nn.LeakyReLU(0.01), "leaky_relu", lambda z: z <= 0, rbm_hidden="relu", param=0.01,
-               module_types=(nn.LeakyReLU,))
-)
-register_activation(
-    Activation("vlrelu", lambda: nn.LeakyReLU(1 / 3), "leaky_relu", lambda z: z <= 0, rbm_hidden="relu", param=1 / 3,
-               module_types=(nn.LeakyReLU,))
-)
-register_activation(
-    Activation("maxout", lambda: Maxout(2), "maxout", torch.zeros_like, rbm_hidden=None, module_types=(Maxout,), pieces=2,
-               fixed_gain=maxout_gain(2))
-)
-register_activation(Activation("identity", nn.Identity, "linear", torch.zeros_like, rbm_hidden="gaussian", module_types=(nn.Identity,)))
-
-
-def get_activation(name: str | Activation) -> Activation:
-    """The registered :class:`Activation` called ``name`` (an ``Activation`` passes through).
-
-    Raises
-    ------
-    ValueError
-        For an unknown name; the message lists the known ones.
-    """
-    if isinstance(name, Activation):
-        return name
-    if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}")
-    return ACTIVATIONS[name]
-
-
-def _infer_activation(module: nn.Module) -> Activation:
-    """The first registered activation found among the module's submodules (identity if none)."""
-    for sub in module.modules():
-        for activation in ACTIVATIONS.values():
-            if activation.name != "identity" and activation.recognises(sub):
-                return activation
-    return ACTIVATIONS["identity"]
 
 
 def linear_layers(module: nn.Module) -> list[nn.Linear]:
@@ -393,7 +284,7 @@ def sigmoid_to_tanh_(layers: list[nn.Linear]) -> None:
 @register_scheme("dbn", needs_data=True, per_layer=False, applies=lambda activation: activation.rbm_hidden is not None)
 def _dbn(layers: list[nn.Linear], context: dict, epochs: int = 10, output: str = "xavier_uniform", **rbm_options: Any) -> None:
     """Pretrain a DeepBeliefNet on ``X`` with the sizes of all layers but the last and copy its
-    unrolled weights (standardisation folded in, :meth:`~dbn.dbn.DeepBeliefNet.to_mlp`) and hidden
+    unrolled weights (standardisation folded in, :meth:`~dbn.stack.DeepBeliefNet.to_mlp`) and hidden
     biases; the last layer gets ``output`` (a per-layer scheme). ``rbm_options`` go to the
     network (``lr``, ``batch_size``, ...).
 
@@ -403,7 +294,9 @@ def _dbn(layers: list[nn.Linear], context: dict, epochs: int = 10, output: str =
     sigmoid one. ReLU-RBM weights are copied unchanged into ReLU, leaky-ReLU and very leaky ReLU
     networks (the leaky slope makes the function differ, slightly for 0.01, more for 1/3; there is
     no exact equivalent). Maxout networks have none (the scheme does not apply)."""
-    from dbn.dbn import DeepBeliefNet  # dbn.dbn imports the training loop; keep this module light
+    from dbn.stack import (
+        DeepBeliefNet,  # dbn.stack imports the training loops; keep this module light
+    )
 
     X, generator, activation = context["X"], context["generator"], context["activation"]
     if len(layers) < 2:
@@ -452,7 +345,7 @@ def init_(
     ----------
     module : nn.Module
         A network whose ``nn.Linear`` layers, in registration order, form the forward chain
-        (an ``nn.Sequential`` MLP, e.g. :meth:`~dbn.dbn.DeepBeliefNet.to_mlp`).
+        (an ``nn.Sequential`` MLP, e.g. :meth:`~dbn.stack.DeepBeliefNet.to_mlp`).
     scheme : str
         A key of :data:`SCHEMES` (see the module docstring for each formula).
     X : array or tensor, shape (n_samples, in_features), optional
@@ -465,7 +358,7 @@ def init_(
     **options
         Scheme options: ``value`` (constant), ``a`` (uniform), ``std`` (normal,
         truncated_normal), ``gain`` (xavier_*, orthogonal), ``tol``, ``max_iter``,
-        ``batch_size`` (lsuv), ``epochs``, ``output`` and :class:`~dbn.dbn.DeepBeliefNet`
+        ``batch_size`` (lsuv), ``epochs``, ``output`` and :class:`~dbn.stack.DeepBeliefNet`
         options (dbn).
 
     Returns
@@ -489,7 +382,7 @@ def init_(
     layers = linear_layers(module)
     if not layers:
         raise ValueError("the module has no nn.Linear layer to initialise")
-    activation = _infer_activation(module) if activation is None else get_activation(activation)
+    activation = infer_activation(module) if activation is None else get_activation(activation)
     _check_chain(layers, activation.pieces)
     if not entry.applies(activation):
         raise ValueError(f"the {scheme!r} scheme does not apply to {activation.name!r} networks")

@@ -20,13 +20,11 @@ biases fitted to the data) to the RBM through the geometric path
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from dbn.rbm import RBM
+from dbn.energy import EnergyModel
 
 __all__ = ["MAX_ENUMERATED_UNITS", "exact_log_partition", "ais_log_partition", "ais_betas"]
 
@@ -41,7 +39,7 @@ def _binary_configurations(n_bits: int, start: int, stop: int, dtype: torch.dtyp
     return ((index.unsqueeze(1) >> bits) & 1).to(dtype)
 
 
-def _check_likelihood_defined(rbm: RBM) -> None:
+def _check_likelihood_defined(rbm: EnergyModel) -> None:
     if not (rbm.visible.exact_free_energy and rbm.hidden.exact_free_energy):
         raise ValueError(
             f"the likelihood of an RBM with {rbm.visible.name} visible and {rbm.hidden.name} hidden "
@@ -50,7 +48,7 @@ def _check_likelihood_defined(rbm: RBM) -> None:
 
 
 @torch.no_grad()
-def exact_log_partition(rbm: RBM, *, chunk_size: int = 2**16) -> float:
+def exact_log_partition(rbm: EnergyModel, *, chunk_size: int = 2**16) -> float:
     """Exact :math:`\\log Z` by enumerating the smaller binary layer.
 
     Raises
@@ -107,7 +105,7 @@ def ais_betas(n_betas: int, *, dtype: torch.dtype = torch.float64) -> Tensor:
 
 @torch.no_grad()
 def ais_log_partition(
-    rbm: RBM,
+    rbm: EnergyModel,
     *,
     n_chains: int = 100,
     n_betas: int = 14500,
@@ -118,7 +116,7 @@ def ais_log_partition(
 
     Parameters
     ----------
-    rbm : RBM
+    rbm : EnergyModel
         Model with exact free energies (Bernoulli hidden units).
     n_chains : int
         Independent AIS runs; the estimate averages their importance weights.

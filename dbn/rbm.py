@@ -21,8 +21,7 @@ weight decay and schedules come from torch.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,34 +29,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
-from dbn import monitors
-from dbn.batches import make_source
-from dbn.cd import ContrastiveDivergence
-from dbn.distributed import broadcast_seed, data_parallel, get_rank, is_distributed, is_rank_zero, reduce_record, setup
-from dbn.graphs import EpochRunner
+from dbn.batches import DataStatistics, make_source
+from dbn.cd_trainer import CDTrainer
+from dbn.config import CDConfig, hinton_momentum, resolve_config, restore_config
+from dbn.distributed import broadcast_seed, get_rank, is_distributed, setup
 from dbn.likelihood import ais_log_partition, exact_log_partition
-from dbn.precision import check_precision, matmul_precision
+from dbn.loop import Callback, check_callbacks, run_epochs
+from dbn.precision import matmul_precision
 from dbn.serialization import load_checkpoint, save_checkpoint
 from dbn.units import Units, get_units
 from dbn.validation import as_float_tensor, check_positive, resolve_device
 
 __all__ = ["RBM", "hinton_momentum"]
 
-#: a momentum schedule: epoch index (0-based) -> momentum
-MomentumSchedule = Callable[[int], float]
-#: a callback, called after each epoch; returning True stops training
-Callback = Callable[["RBM", dict], Any]
-#: an optimiser factory: parameter groups -> optimiser
-OptimizerFactory = Callable[[list[dict]], torch.optim.Optimizer]
-
 _PROBABILITY_CLIP = 1e-3
-
-
-def hinton_momentum(epoch: int) -> float:
-    """Momentum 0.5 for the first five epochs, then 0.9 (Hinton 2010, sec. 9; Hinton & Salakhutdinov 2006)."""
-    return 0.5 if epoch < 5 else 0.9
 
 
 class RBM(nn.Module):
@@ -143,7 +129,9 @@ class RBM(nn.Module):
 
         In a distributed run only rank 0 writes (:func:`dbn.serialization.save_checkpoint`).
         """
-        save_checkpoint(path, kind="RBM", config=self.config(), state_dict=self.state_dict(), extra={"history": self.history_})
+        fit_config = getattr(self, "fit_config_", None)
+        extra = {"history": self.history_, "fit_config": None if fit_config is None else fit_config.to_dict()}
+        save_checkpoint(path, kind="RBM", config=self.config(), state_dict=self.state_dict(), extra=extra)
 
     @classmethod
     def load(cls, path: str | Path, *, map_location: torch.device | str = "cpu") -> RBM:
@@ -151,7 +139,10 @@ class RBM(nn.Module):
         config, state_dict, extra = load_checkpoint(path, kind="RBM")
         model = cls.from_config(config)
         model.load_state_dict(state_dict)
-        model.history_ = list((extra or {}).get("history", []))
+        extra = extra or {}
+        model.history_ = list(extra.get("history", []))
+        if extra.get("fit_config") is not None:
+            model.fit_config_ = restore_config(CDConfig, extra["fit_config"])
         return model.to(map_location)
 
     # ------------------------------------------------------------------ parameters
@@ -179,23 +170,28 @@ class RBM(nn.Module):
         return torch.log(p) - torch.log1p(-p)
 
     # ------------------------------------------------------------------ model space
-    # Methods with a leading underscore take visible states already standardised and skip input
-    # checks; the training loop and the monitors use them.
+    # The energy interface (dbn.energy.EnergyModel): visible states already standardised, no
+    # input checks; the training rule, the monitors, the likelihood and the unrolling use it.
 
-    def _hidden_input(self, v: Tensor) -> Tensor:
+    def hidden_input(self, v: Tensor) -> Tensor:
+        """:math:`W v + c` for each row of ``v`` (model units)."""
         return F.linear(v, self.weight, self.hidden_bias)
 
-    def _visible_input(self, h: Tensor) -> Tensor:
+    def visible_input(self, h: Tensor) -> Tensor:
+        """:math:`W^\\top h + b` for each row of ``h``."""
         return torch.addmm(self.visible_bias, h, self.weight)
 
-    def _free_energy(self, v: Tensor, hidden_input: Tensor | None = None) -> Tensor:
-        x = self._hidden_input(v) if hidden_input is None else hidden_input
+    def model_free_energy(self, v: Tensor, x: Tensor | None = None) -> Tensor:
+        """:math:`F(v)` of each row of ``v`` (model units); ``x`` is ``hidden_input(v)`` when known."""
+        x = self.hidden_input(v) if x is None else x
         return self.visible.base(v) - v @ self.visible_bias - self.hidden.log_partition(x).sum(-1)
 
-    def _standardize(self, v: Tensor) -> Tensor:
+    def standardize(self, v: Tensor) -> Tensor:
+        """Data units to model units: :math:`(v - m) / s` for Gaussian visible units, else ``v``."""
         return (v - self.data_mean) / self.data_std if self.visible.standardize_data else v
 
-    def _unstandardize(self, v: Tensor) -> Tensor:
+    def unstandardize(self, v: Tensor) -> Tensor:
+        """Model units to data units (the inverse of :meth:`standardize`)."""
         return torch.addcmul(self.data_mean, v, self.data_std) if self.visible.standardize_data else v
 
     # ------------------------------------------------------------------ inference (data space)
@@ -217,47 +213,48 @@ class RBM(nn.Module):
 
         For Gaussian visible units it is the free energy of the standardised data.
         """
-        return self._free_energy(self._standardize(self._check_visible(v)))
+        return self.model_free_energy(self.standardize(self._check_visible(v)))
 
     def hidden_probs(self, v: Tensor | np.ndarray) -> Tensor:
         """Conditional mean :math:`E[h \\mid v]` (probabilities for binary hidden units)."""
-        return self.hidden.mean(self._hidden_input(self._standardize(self._check_visible(v))))
+        return self.hidden.mean(self.hidden_input(self.standardize(self._check_visible(v))))
 
     def sample_hidden(self, v: Tensor | np.ndarray, generator: torch.Generator | None = None) -> Tensor:
         """A draw from :math:`p(h \\mid v)`."""
-        return self.hidden.sample(self._hidden_input(self._standardize(self._check_visible(v))), generator)
+        return self.hidden.sample(self.hidden_input(self.standardize(self._check_visible(v))), generator)
 
     def visible_probs(self, h: Tensor | np.ndarray) -> Tensor:
         """Conditional mean :math:`E[v \\mid h]` in data units (probabilities, or the Gaussian mean)."""
-        return self._unstandardize(self.visible.mean(self._visible_input(self._check_hidden(h))))
+        return self.unstandardize(self.visible.mean(self.visible_input(self._check_hidden(h))))
 
     def sample_visible(self, h: Tensor | np.ndarray, generator: torch.Generator | None = None) -> Tensor:
         """A draw from :math:`p(v \\mid h)` in data units."""
-        return self._unstandardize(self.visible.sample(self._visible_input(self._check_hidden(h)), generator))
+        return self.unstandardize(self.visible.sample(self.visible_input(self._check_hidden(h)), generator))
 
     @torch.no_grad()
-    def _gibbs(self, v: Tensor, steps: int, generator: torch.Generator | None) -> Tensor:
+    def gibbs_chain(self, v: Tensor, steps: int, generator: torch.Generator | None) -> Tensor:
+        """``steps`` Gibbs steps v -> h -> v from ``v`` in model units (the energy interface)."""
         for _ in range(steps):
-            h = self.hidden.sample(self._hidden_input(v), generator)
-            v = self.visible.sample(self._visible_input(h), generator)
+            h = self.hidden.sample(self.hidden_input(v), generator)
+            v = self.visible.sample(self.visible_input(h), generator)
         return v
 
     def gibbs(self, v: Tensor | np.ndarray, steps: int = 1, generator: torch.Generator | None = None) -> Tensor:
         """Run ``steps`` full Gibbs steps v -> h -> v from ``v``; return the final visible sample."""
         check_positive(steps, "steps", integer=True)
-        return self._unstandardize(self._gibbs(self._standardize(self._check_visible(v)), steps, generator))
+        return self.unstandardize(self.gibbs_chain(self.standardize(self._check_visible(v)), steps, generator))
 
     @torch.no_grad()
     def reconstruct(self, v: Tensor | np.ndarray) -> Tensor:
         """Mean-field recreation :math:`E[v \\mid h = E[h \\mid v]]` in data units."""
-        h = self.hidden.mean(self._hidden_input(self._standardize(self._check_visible(v))))
-        return self._unstandardize(self.visible.mean(self._visible_input(h)))
+        h = self.hidden.mean(self.hidden_input(self.standardize(self._check_visible(v))))
+        return self.unstandardize(self.visible.mean(self.visible_input(h)))
 
     @torch.no_grad()
     def transform(self, X: Tensor | np.ndarray, *, batch_size: int = 4096) -> Tensor | np.ndarray:
         """Hidden-unit means for every row of ``X``, in chunks; NumPy in gives NumPy out."""
         V = self._check_visible(X, "X")
-        out = torch.cat([self.hidden.mean(self._hidden_input(self._standardize(chunk))) for chunk in V.split(batch_size)])
+        out = torch.cat([self.hidden.mean(self.hidden_input(self.standardize(chunk))) for chunk in V.split(batch_size)])
         return out.cpu().numpy() if not isinstance(X, Tensor) else out
 
     # ------------------------------------------------------------------ likelihood
@@ -292,10 +289,11 @@ class RBM(nn.Module):
         """
         V = self._check_visible(X, "X")
         log_z, error = self.log_partition(method, return_error=True, **options)
-        mean_free_energy = float(torch.cat([self._free_energy(self._standardize(c)).double() for c in V.split(4096)]).mean())
+        mean_free_energy = float(torch.cat([self.model_free_energy(self.standardize(c)).double() for c in V.split(4096)]).mean())
         jacobian = float(torch.log(self.data_std.double()).sum()) if self.visible.standardize_data else 0.0
         value = -mean_free_energy - log_z - jacobian
         return (value, error) if return_error else value
+
 
     # ------------------------------------------------------------------ training
 
@@ -303,28 +301,15 @@ class RBM(nn.Module):
         self,
         X: Tensor | np.ndarray | Iterable[Any],
         *,
-        epochs: int = 10,
-        batch_size: int = 100,
-        lr: float | None = None,
-        k: int = 1,
-        persistent: bool = False,
-        n_chains: int | None = None,
-        momentum: float | MomentumSchedule = hinton_momentum,
-        weight_decay: float = 0.0,
-        sparsity_target: float | None = None,
-        sparsity_cost: float = 0.0,
-        sample_visible: bool = False,
-        optimizer: OptimizerFactory | None = None,
+        config: CDConfig | None = None,
         X_val: Tensor | np.ndarray | None = None,
-        monitor_size: int = 1024,
         progress: bool = True,
         description: str | None = None,
         callbacks: Sequence[Callback] | None = None,
         device: torch.device | str | None = None,
         seed: int | None = None,
         warm_start: bool = False,
-        precision: str = "float32",
-        cuda_graph: bool | None = None,
+        **overrides: Any,
     ) -> RBM:
         """Train by contrastive divergence (CD-k) or persistent CD.
 
@@ -335,38 +320,14 @@ class RBM(nn.Module):
             units. An in-memory array is reshuffled every epoch; an iterable (e.g. a
             ``DataLoader``, whose batches may be ``(data, target)`` pairs) is read batch by batch,
             never copied whole, and shuffles itself.
-        epochs : int
-            Passes over the data.
-        batch_size : int
-            Minibatch size for in-memory data (per process in a distributed run).
-        lr : float, optional
-            Learning rate; default 0.1, or 0.01 when either layer is Gaussian (Hinton 2010,
-            sec. 13.2: linear units need a rate one or two orders of magnitude smaller).
-        k : int
-            Gibbs steps per update.
-        persistent : bool
-            Persistent CD (Tieleman 2008): the negative phase continues ``n_chains`` fantasy
-            particles from update to update instead of restarting at the data.
-        n_chains : int, optional
-            Number of persistent chains (default ``batch_size``), independent of the batch size.
-        momentum : float or callable
-            Constant, or a function of the 0-based epoch; default 0.5 for 5 epochs, then 0.9.
-        weight_decay : float
-            L2 penalty on the weights only (Hinton's "weight cost", e.g. 2e-4); biases are exempt.
-        sparsity_target, sparsity_cost : float
-            Target mean activation ``p`` of the hidden units and the weight of the penalty
-            pulling their running mean activation ``q`` towards it (Hinton 2010, sec. 11).
-        sample_visible : bool
-            In CD, also sample the final visible state of the chain. The default uses its
-            probabilities (Hinton 2010, sec. 3.2), as Hinton & Salakhutdinov's code does.
-            Persistent chains always sample.
-        optimizer : callable, optional
-            Factory called with the parameter groups (the weights with ``weight_decay``, the biases
-            without) returning a ``torch.optim.Optimizer``; default SGD with momentum.
+        config : CDConfig, optional
+            The training options (:class:`dbn.config.CDConfig`: epochs, batch size, lr, k,
+            persistent CD, momentum, weight decay, sparsity, optimiser, precision, ...).
+        **overrides
+            Any field of :class:`~dbn.config.CDConfig`, overriding ``config``:
+            ``rbm.fit(X, epochs=5, lr=0.05)``.
         X_val : array or tensor, optional
             Validation data for ``free_energy_gap`` and ``val_recon_mse``.
-        monitor_size : int
-            Rows of training data (a fixed random subset) on which the monitors are computed.
         progress : bool
             Show a tqdm bar over epochs with the latest monitors.
         description : str, optional
@@ -381,18 +342,12 @@ class RBM(nn.Module):
             distributed run rank 0's seed is used, and rank ``r`` samples with ``seed + r``.
         warm_start : bool
             Continue from the current parameters and data statistics instead of re-initialising.
-        precision : {"float32", "tf32", "bfloat16"}
-            Precision of the products (:mod:`dbn.precision`): exact float32 (default), TF32
-            tensor cores on CUDA, or bfloat16 mixed precision (parameters and updates stay float32).
-        cuda_graph : bool, optional
-            Replay the steps of each epoch from CUDA graphs (:mod:`dbn.graphs`). Default: on for
-            in-memory data on a CUDA device with the default optimiser in one process; ``True``
-            demands it.
 
         Returns
         -------
         RBM
-            ``self``, with ``history_`` extended by one record per epoch.
+            ``self``, with ``history_`` extended by one record per epoch and ``fit_config_`` the
+            configuration used (saved with the model).
 
         Notes
         -----
@@ -402,157 +357,67 @@ class RBM(nn.Module):
         across ranks, persistent chains (``n_chains`` per rank) stay in their process, the records
         of ``history_`` are averaged over ranks, and only rank 0 shows the progress bar.
         """
-        check_positive(epochs, "epochs", integer=True)
-        check_positive(batch_size, "batch_size", integer=True)
-        check_positive(k, "k", integer=True)
-        check_positive(monitor_size, "monitor_size", integer=True)
-        check_positive(weight_decay, "weight_decay", allow_zero=True)
-        check_positive(sparsity_cost, "sparsity_cost", allow_zero=True)
-        if lr is None:
-            lr = min(self.visible.default_lr, self.hidden.default_lr)
-        check_positive(lr, "lr")
-        if n_chains is not None:
-            check_positive(n_chains, "n_chains", integer=True)
-        if sparsity_target is not None and not 0 < sparsity_target < 1:
-            raise ValueError(f"sparsity_target must be in (0, 1), got {sparsity_target!r}")
-        check_precision(precision)
-        if cuda_graph not in (None, True, False):
-            raise TypeError(f"cuda_graph must be None, True or False, got {cuda_graph!r}")
-        if not callable(momentum):
-            check_positive(momentum, "momentum", allow_zero=True)
-            momentum = (lambda value: lambda epoch: value)(float(momentum))
-
+        config = resolve_config(config, CDConfig(), overrides)
+        if config.lr is None:
+            config = config.replace(lr=min(self.visible.default_lr, self.hidden.default_lr))
+        callbacks = check_callbacks(callbacks)
         device = setup(resolve_device(device, self.device))
         self.to(device)
         seed = broadcast_seed(seed, device)
         generator = torch.Generator(device=device).manual_seed(seed + get_rank())
-        unit_interval = self.visible.unit_interval
         source = make_source(
-            X, "X", batch_size=batch_size, device=device, dtype=self.weight.dtype, generator=generator,
-            n_features=self.n_visible, unit_interval=unit_interval, shard_seed=seed,
+            X, "X", batch_size=config.batch_size, device=device, dtype=self.weight.dtype, generator=generator,
+            n_features=self.n_visible, unit_interval=self.visible.unit_interval, shard_seed=seed,
         )
-        V_val = None
-        if X_val is not None:
-            V_val = as_float_tensor(X_val, "X_val", dtype=self.weight.dtype, device=device, n_features=self.n_visible, unit_interval=unit_interval)
-        if cuda_graph and (device.type != "cuda" or not source.in_memory):
-            raise ValueError(f"cuda_graph=True needs in-memory X on a CUDA device, got {'a ' if source.in_memory else 'an iterable on '}{device}")
-        if cuda_graph and is_distributed():
-            raise ValueError("cuda_graph=True needs a single process: distributed runs train eagerly")
-        if cuda_graph is None:  # graphs need a generator the graph can advance (torch >= 2.5)
-            cuda_graph = (
-                device.type == "cuda" and source.in_memory and optimizer is None and not is_distributed()
-                and hasattr(torch.cuda.CUDAGraph, "register_generator_state")
-            )
-        stats = source.statistics(n_features=self.n_visible, unit_interval=unit_interval, sample_size=monitor_size)
-
+        V_val = None if X_val is None else self._check_visible(X_val, "X_val").to(device)
+        use_graph = self._use_cuda_graph(config, source.in_memory, device)
+        stats = source.statistics(n_features=self.n_visible, unit_interval=self.visible.unit_interval, sample_size=config.monitor_size)
         if not warm_start:
-            with torch.no_grad():
-                self.data_mean.copy_(stats.mean)
-                self.data_std.copy_(torch.where(stats.std > 1e-6, stats.std, torch.ones_like(stats.std)))
-            self.reset_parameters(generator, stats.mean)
-            self.history_ = []
-        monitor_rows = self._standardize(stats.sample)
-        val_rows = self._standardize(V_val[:monitor_size]) if V_val is not None else None
-
-        groups = [
-            {"params": [self.weight], "weight_decay": weight_decay},
-            {"params": [self.visible_bias, self.hidden_bias], "weight_decay": 0.0},
-        ]
-        opt = optimizer(groups) if optimizer is not None else torch.optim.SGD(groups, lr=lr, momentum=momentum(0), fused=True)
-        chains = None
-        if persistent:
-            n_chains = n_chains or batch_size
-            previous = getattr(self, "persistent_chains_", None)
-            if warm_start and previous is not None and previous.shape[0] == n_chains:
-                chains = previous.to(device).clone()
-            else:
-                chains = self.visible.sample(self.base_rate_bias().expand(n_chains, -1).contiguous(), generator)
-        objective = ContrastiveDivergence(
-            self, k=k, generator=generator, chains=chains, sample_visible=sample_visible,
-            sparsity_target=sparsity_target, sparsity_cost=sparsity_cost, precision=precision,
+            self._start_from(stats, generator)
+        trainer = CDTrainer(
+            self, source, config, generator=generator, chains=self._initial_chains(config, warm_start, generator),
+            monitor_rows=self.standardize(stats.sample),
+            val_rows=None if V_val is None else self.standardize(V_val[: config.monitor_size]),
+            first_epoch=len(self.history_), use_graph=use_graph,
         )
-        # distributed: DDP averages the gradient over ranks (the statistics are equal everywhere)
-        parallel = data_parallel(objective, device, sync_buffers=False)
-
-        def step(batch: Tensor) -> None:
-            loss = parallel(self._standardize(batch))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-        weight_before = torch.empty_like(self.weight)
-        update_ratio = torch.zeros((), device=device, dtype=self.weight.dtype)
-
-        def first_step(batch: Tensor) -> None:
-            with torch.no_grad():
-                weight_before.copy_(self.weight)
-            step(batch)
-            with torch.no_grad():
-                change = torch.linalg.vector_norm(self.weight - weight_before)
-                update_ratio.copy_(change / torch.linalg.vector_norm(weight_before).clamp_min(1e-12))
-
-        runner = EpochRunner(step, source, use_graph=cuda_graph) if source.in_memory and not is_distributed() else None
-        first_epoch = len(self.history_)
-        hyperparameters = None
-        bar = tqdm(range(epochs), desc=description or f"RBM {self.n_visible}-{self.n_hidden}", disable=not (progress and is_rank_zero()), leave=False)
-        with matmul_precision(precision):
-            for epoch in bar:
-                schedule_momentum = momentum(first_epoch + epoch)
-                for group in opt.param_groups:
-                    if "momentum" in group:
-                        group["momentum"] = schedule_momentum
-                settings = [(group.get("lr"), group.get("momentum"), group.get("weight_decay")) for group in opt.param_groups]
-                if runner is not None and settings != hyperparameters:
-                    runner.reset()  # captured graphs hold the old values
-                hyperparameters = settings
-                started = time.perf_counter()
-                if runner is not None:
-                    runner.run_epoch(first_step)
-                else:
-                    batches = iter(source)
-                    first_step(next(batches))
-                    for batch in batches:
-                        step(batch)
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                seconds = time.perf_counter() - started
-                record = self._epoch_record(
-                    first_epoch + epoch + 1, monitor_rows, val_rows, generator, update_ratio, seconds, opt.param_groups[0]
-                )
-                record.update(objective.read_monitors())
-                record = reduce_record(record, device)
-                self.history_.append(record)
-                bar.set_postfix({key: f"{record[key]:.4g}" for key in ("recon_mse", "recon_kl", "pseudo_likelihood") if record[key] is not None})
-                if callbacks and any(bool(callback(self, record)) for callback in callbacks):
-                    break
-        bar.close()
-        if chains is not None:
-            self.persistent_chains_ = chains
+        with matmul_precision(config.precision):
+            run_epochs(
+                trainer, config.epochs, model=self, history=self.history_, device=device, progress=progress,
+                description=description or f"RBM {self.n_visible}-{self.n_hidden}", callbacks=callbacks,
+            )
+        if trainer.chains is not None:
+            self.persistent_chains_ = trainer.chains
+        self.fit_config_ = config
         return self
 
-    def _epoch_record(
-        self,
-        epoch: int,
-        monitor_rows: Tensor,
-        val_rows: Tensor | None,
-        generator: torch.Generator,
-        update_ratio: Tensor,
-        seconds: float,
-        group: dict,
-    ) -> dict:
-        recon_mse, recon_kl = monitors.reconstruction_errors(self, monitor_rows)
-        dead, saturated = monitors.hidden_activity(self, monitor_rows)
-        return {
-            "epoch": epoch,
-            "recon_mse": recon_mse,
-            "recon_kl": recon_kl,
-            "pseudo_likelihood": monitors.pseudo_likelihood(self, monitor_rows, generator),
-            "free_energy_gap": None if val_rows is None else monitors.free_energy_gap(self, val_rows, monitor_rows),
-            "val_recon_mse": None if val_rows is None else monitors.reconstruction_errors(self, val_rows)[0],
-            "update_ratio": float(update_ratio),
-            "dead_fraction": dead,
-            "saturated_fraction": saturated,
-            "seconds": seconds,
-            "lr": group.get("lr"),
-            "momentum": group.get("momentum"),
-        }
+    def _use_cuda_graph(self, config: CDConfig, in_memory: bool, device: torch.device) -> bool:
+        """Whether epochs replay CUDA graphs: ``config.cuda_graph``, checked, or the default."""
+        if config.cuda_graph and (device.type != "cuda" or not in_memory):
+            raise ValueError(f"cuda_graph=True needs in-memory X on a CUDA device, got {'a ' if in_memory else 'an iterable on '}{device}")
+        if config.cuda_graph and is_distributed():
+            raise ValueError("cuda_graph=True needs a single process: distributed runs train eagerly")
+        if config.cuda_graph is not None:
+            return config.cuda_graph
+        # graphs need a generator the graph can advance (torch >= 2.5)
+        return (
+            device.type == "cuda" and in_memory and config.optimizer is None and not is_distributed()
+            and hasattr(torch.cuda.CUDAGraph, "register_generator_state")
+        )
+
+    def _start_from(self, stats: DataStatistics, generator: torch.Generator) -> None:
+        """Data statistics from ``stats``, fresh parameters, an empty history."""
+        with torch.no_grad():
+            self.data_mean.copy_(stats.mean)
+            self.data_std.copy_(torch.where(stats.std > 1e-6, stats.std, torch.ones_like(stats.std)))
+        self.reset_parameters(generator, stats.mean)
+        self.history_ = []
+
+    def _initial_chains(self, config: CDConfig, warm_start: bool, generator: torch.Generator) -> Tensor | None:
+        """PCD's fantasy particles: continued on a warm start, else drawn from the base-rate model."""
+        if not config.persistent:
+            return None
+        n_chains = config.n_chains or config.batch_size
+        previous = getattr(self, "persistent_chains_", None)
+        if warm_start and previous is not None and previous.shape[0] == n_chains:
+            return previous.to(self.device).clone()
+        return self.visible.sample(self.base_rate_bias().expand(n_chains, -1).contiguous(), generator)

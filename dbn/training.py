@@ -1,8 +1,8 @@
 r"""The supervised training loop: minibatch backpropagation with validation and early stopping.
 
 One loop serves every supervised use in the package: fine-tuning an unrolled
-:class:`~dbn.dbn.DeepBeliefNet` and training the same architecture from a random initialisation
-(the comparisons of :mod:`examples.pretrain_finetune`). Any ``nn.Module`` mapping rows of ``X`` to
+:class:`~dbn.stack.DeepBeliefNet` and training the same architecture from a random initialisation
+(the comparisons of :mod:`dbn.compare` and the examples). Any ``nn.Module`` mapping rows of ``X`` to
 outputs can be trained with it.
 
 Losses (``loss=``), each a mean over the rows of a minibatch (a callable ``loss(output, target)``
@@ -24,28 +24,24 @@ may be given instead; ``classify=True`` then keeps the targets as integer class 
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.model_selection import train_test_split
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from dbn import distributed
-from dbn.validation import as_float_tensor, check_positive, resolve_device
+from dbn.config import TrainConfig, resolve_config
+from dbn.loop import Callback, check_callbacks, run_epochs
+from dbn.targets import as_target_tensor, split_rows
+from dbn.validation import as_float_tensor, resolve_device
 
-__all__ = ["LOSSES", "train_network", "evaluate"]
+__all__ = ["LOSSES", "EarlyStopping", "evaluate", "make_optimizer", "train_network"]
 
 #: a loss: (model outputs, targets) -> scalar mean over rows
 LossFunction = Callable[[Tensor, Tensor], Tensor]
-#: an optimiser factory: parameter groups -> optimiser
-OptimizerFactory = Callable[[list[dict]], torch.optim.Optimizer]
-#: called as ``callback(model, record)`` after each epoch; returning True stops training
-Callback = Callable[[nn.Module, dict], bool | None]
 
 
 def _binary_cross_entropy(output: Tensor, target: Tensor) -> Tensor:
@@ -69,55 +65,18 @@ def _module_device(model: nn.Module) -> torch.device:
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
-def _as_targets(y: Any, n_rows: int, *, classify: bool, device: torch.device, dtype: torch.dtype, name: str = "y") -> Tensor:
-    """Check targets against the rows of X: class indices (int64) or a 2-D float array."""
-    if y is None:
-        raise ValueError(f"{name} is required")
-    if not isinstance(y, Tensor):
-        y = np.asarray(y)
-        if y.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must hold numbers, got an array of dtype {y.dtype}")
-    target = y.detach() if isinstance(y, Tensor) else torch.as_tensor(y)
-    if target.ndim == 0 or target.shape[0] != n_rows:
-        raise ValueError(f"{name} has {target.shape[0] if target.ndim else 0} rows but X has {n_rows}")
-    if target.dtype == torch.bool or target.is_complex():
-        raise TypeError(f"{name} must hold real numbers, got dtype {target.dtype}")
-    if target.is_floating_point() and not bool(torch.isfinite(target).all()):
-        raise ValueError(f"{name} contains NaN or infinity")
-    if classify:
-        if target.ndim != 1:
-            raise ValueError(f"{name} must be 1-dimensional class indices for cross-entropy, got shape {tuple(target.shape)}")
-        if target.is_floating_point() and not bool((target == target.round()).all()):
-            raise ValueError(f"{name} must hold integer class indices for cross-entropy")
-        target = target.to(device=device, dtype=torch.int64)
-        if bool((target < 0).any()):
-            raise ValueError(f"{name} must hold class indices >= 0")
-        return target
-    target = target.to(device=device, dtype=dtype)
-    return target.unsqueeze(1) if target.ndim == 1 else target
-
-
-def _split(n_rows: int, y: Tensor, fraction: float, stratify: bool, seed: int) -> tuple[Tensor, Tensor]:
-    """Row indices of the training and validation parts (stratified by class when asked)."""
-    labels = y.cpu().numpy() if stratify else None
-    train, val = train_test_split(np.arange(n_rows), test_size=fraction, stratify=labels, random_state=seed % 2**32)
-    return torch.as_tensor(train), torch.as_tensor(val)
-
-
-def _make_optimizer(model: nn.Module, optimizer: str | OptimizerFactory, lr: float | None, momentum: float, weight_decay: float) -> torch.optim.Optimizer:
-    """Weights (tensors of two or more dimensions) get ``weight_decay``; biases are exempt."""
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """``config``'s optimiser over two groups: weights (two or more dimensions) with ``weight_decay``, biases without."""
     parameters = [p for p in model.parameters() if p.requires_grad]
     groups = [
-        {"params": [p for p in parameters if p.ndim > 1], "weight_decay": weight_decay},
+        {"params": [p for p in parameters if p.ndim > 1], "weight_decay": config.weight_decay},
         {"params": [p for p in parameters if p.ndim <= 1], "weight_decay": 0.0},
     ]
-    if callable(optimizer):
-        return optimizer(groups)
-    if optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=0.1 if lr is None else lr, momentum=momentum)
-    if optimizer == "adam":
-        return torch.optim.Adam(groups, lr=1e-3 if lr is None else lr)
-    raise ValueError(f"optimizer must be 'sgd', 'adam' or a callable, got {optimizer!r}")
+    if callable(config.optimizer):
+        return config.optimizer(groups)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=0.1 if config.lr is None else config.lr, momentum=config.momentum)
+    return torch.optim.Adam(groups, lr=1e-3 if config.lr is None else config.lr)
 
 
 @torch.no_grad()
@@ -143,28 +102,126 @@ def evaluate(model: nn.Module, X: Tensor, y: Tensor, loss: LossFunction, *, batc
     return total / n, (correct / n if accuracy else None)
 
 
+class EarlyStopping:
+    """A callback that keeps the weights of the epoch with the lowest ``val_loss`` and stops after
+    ``patience`` epochs without improvement (never, with ``patience=None``).
+
+    :meth:`restore` loads the best weights back and marks the kept epoch's record ``best``.
+    """
+
+    def __init__(self, patience: int | None) -> None:
+        self.patience = patience
+        self.best_loss, self.best_index, self.best_state, self.waited = float("inf"), None, None, 0
+        self.seen = 0
+
+    def __call__(self, model: nn.Module, record: dict) -> bool:
+        index, self.seen = self.seen, self.seen + 1
+        if record.get("val_loss") is None:
+            return False
+        if record["val_loss"] < self.best_loss:
+            self.best_loss, self.best_index, self.waited = record["val_loss"], index, 0
+            self.best_state = copy.deepcopy(model.state_dict())
+        else:
+            self.waited += 1
+        return self.patience is not None and self.waited >= self.patience
+
+    def restore(self, model: nn.Module, history: list[dict]) -> None:
+        """Load the best weights (if any epoch was validated) and set each record's ``best``."""
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+        kept = self.best_index if self.best_state is not None else len(history) - 1
+        for index, record in enumerate(history):
+            record["best"] = index == kept
+
+
+class SupervisedEpochs:
+    """Minibatch backpropagation as an epoch task of :mod:`dbn.loop` (data already checked)."""
+
+    shown = ("train_loss", "val_loss", "val_accuracy")
+
+    def __init__(self, network: nn.Module, model: nn.Module, data: dict, loss_fn: LossFunction, config: TrainConfig,
+                 *, classify: bool, seed: int, device: torch.device) -> None:
+        self.network, self.model, self.data, self.loss_fn, self.config = network, model, data, loss_fn, config
+        self.classify, self.seed, self.device = classify, seed, device
+        self.optimizer = make_optimizer(model, config)
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+        self.total = torch.zeros((), device=device, dtype=torch.float64)
+        self.rows = 0
+
+    def _order(self, epoch: int) -> Tensor:
+        n = self.data["X"].shape[0]
+        if distributed.is_distributed():  # this rank's share of a permutation common to all ranks
+            return distributed.shard_rows(n, seed=self.seed, epoch=epoch, device=self.device)
+        return torch.randperm(n, generator=self.generator, device=self.device)
+
+    def train_epoch(self, epoch: int) -> None:
+        X, y, opt = self.data["X"], self.data["y"], self.optimizer
+        self.network.train()
+        self.total.zero_()
+        order = self._order(epoch)
+        for rows in order.split(self.config.batch_size):
+            batch_loss = self.loss_fn(self.network(X[rows]), y[rows])
+            opt.zero_grad(set_to_none=True)
+            batch_loss.backward()
+            opt.step()
+            self.total += batch_loss.detach().double() * rows.shape[0]
+        self.rows = order.shape[0]
+
+    def measure(self, epoch: int, seconds: float) -> dict:
+        X_val, y_val = self.data["X_val"], self.data["y_val"]
+        measured, rows_measured = [self.total / self.rows], [self.rows]
+        if X_val is not None:
+            val_loss, val_accuracy = evaluate(self.model, X_val, y_val, self.loss_fn, accuracy=self.classify)
+            measured += [val_loss] + ([val_accuracy] if self.classify else [])
+            rows_measured += [X_val.shape[0]] * (len(measured) - 1)
+        # means over every rank's rows; the epoch's one synchronisation with the device
+        values = distributed.pooled_mean(torch.stack(measured), rows_measured).tolist()
+        if not np.isfinite(values[0]):
+            raise ValueError(f"the training loss became {values[0]} in epoch {epoch + 1}: lower lr")
+        return {
+            "epoch": epoch + 1,
+            "train_loss": values[0],
+            "val_loss": values[1] if X_val is not None else None,
+            "val_accuracy": values[2] if X_val is not None and self.classify else None,
+            "seconds": seconds,
+            "lr": self.optimizer.param_groups[0].get("lr"),
+            "best": False,
+        }
+
+
+def _prepare_data(X: Any, y: Any, X_val: Any, y_val: Any, config: TrainConfig, *, classify: bool, dtype: torch.dtype,
+                  device: torch.device, seed: int) -> dict[str, Tensor | None]:
+    """Checked tensors on ``device``: the training rows and the validation rows (given or split off)."""
+    X = as_float_tensor(X, "X", dtype=dtype, device=device)
+    y = as_target_tensor(y, X.shape[0], classify=classify, device=device, dtype=dtype)
+    if X_val is not None:
+        X_val = as_float_tensor(X_val, "X_val", dtype=dtype, device=device, n_features=X.shape[1])
+        y_val = as_target_tensor(y_val, X_val.shape[0], classify=classify, device=device, dtype=dtype, name="y_val")
+    elif y_val is not None:
+        raise ValueError("y_val was given without X_val")
+    elif config.validation_fraction > 0:
+        train_rows, val_rows = split_rows(X.shape[0], y, config.validation_fraction, stratify=classify, seed=seed)
+        X, X_val = X[train_rows.to(device)], X[val_rows.to(device)]
+        y, y_val = y[train_rows.to(device)], y[val_rows.to(device)]
+    return {"X": X, "y": y, "X_val": X_val, "y_val": y_val}
+
+
 def train_network(
     model: nn.Module,
     X: Tensor | np.ndarray,
     y: Tensor | np.ndarray,
     *,
+    config: TrainConfig | None = None,
     loss: str | LossFunction = "cross_entropy",
     classify: bool | None = None,
-    epochs: int = 50,
-    batch_size: int = 100,
-    lr: float | None = None,
-    optimizer: str | OptimizerFactory = "sgd",
-    momentum: float = 0.9,
-    weight_decay: float = 0.0,
     X_val: Tensor | np.ndarray | None = None,
     y_val: Tensor | np.ndarray | None = None,
-    validation_fraction: float = 0.0,
-    patience: int | None = 10,
     device: torch.device | str | None = None,
     seed: int | None = None,
     progress: bool = True,
     description: str = "train",
     callbacks: Sequence[Callback] = (),
+    **overrides: Any,
 ) -> list[dict]:
     """Train ``model`` by minibatch gradient descent on ``loss``; return the per-epoch history.
 
@@ -179,6 +236,11 @@ def train_network(
         Targets: class indices 0..C-1 for ``"cross_entropy"``, else real values of shape
         (n_samples,) or (n_samples, n_outputs) (for an autoencoder, ``X`` itself), which a
         callable ``loss`` also receives.
+    config : TrainConfig, optional
+        The training options (:class:`dbn.config.TrainConfig`: epochs, batch size, lr, optimiser,
+        momentum, weight decay, validation fraction, patience).
+    **overrides
+        Any field of :class:`~dbn.config.TrainConfig`, overriding ``config``.
     loss : str or callable
         A key of :data:`LOSSES` (see the module docstring) or ``loss(output, target)`` returning
         the mean over rows.
@@ -188,27 +250,10 @@ def train_network(
         set it for a callable classification loss. The model's outputs have the rows first and
         the classes last, (rows, classes) or (rows, ..., classes); the accuracy is that of the
         argmax over the last dimension, averaged over any middle ones.
-    epochs : int
-        Maximum number of passes over the training rows.
-    batch_size : int
-        Rows per update (per process in a distributed run); the rows are reshuffled every epoch.
-    lr : float, optional
-        Learning rate; default 0.1 for SGD, 1e-3 for Adam. Ignored with an optimiser factory.
-    optimizer : {"sgd", "adam"} or callable
-        SGD with ``momentum`` (default), Adam, or a factory called with the parameter groups.
-    momentum : float
-        SGD momentum (default 0.9).
-    weight_decay : float
-        L2 penalty on the weights (parameters with two or more dimensions); biases are exempt.
     X_val, y_val : array or tensor, optional
-        Validation data, for the history and early stopping.
-    validation_fraction : float
-        Without ``X_val``, the fraction of ``X`` held out for validation (stratified by class for
-        ``"cross_entropy"``, with :func:`sklearn.model_selection.train_test_split`); 0 for none.
-    patience : int or None
-        With validation data, stop after this many epochs without a lower validation loss and
-        restore the weights of the best epoch; ``None`` trains every epoch and keeps the best
-        weights all the same.
+        Validation data, for the history and early stopping; without them
+        ``config.validation_fraction`` of ``X`` is held out (stratified by class when
+        classifying, with :func:`sklearn.model_selection.train_test_split`).
     device : str or torch.device, optional
         Where to train ("auto": CUDA when available); default where the model is.
     seed : int, optional
@@ -220,16 +265,15 @@ def train_network(
         Label of the progress bar.
     callbacks : sequence of callables
         ``callback(model, record)`` after each epoch (the record as returned, ``best`` still
-        False); every callback is called, and training stops when any returns True, as with
-        :meth:`dbn.rbm.RBM.fit`.
+        False); every callback is called, and training stops when any returns True.
 
     Returns
     -------
     list of dict
         One record per epoch: ``epoch``, ``train_loss`` (mean over the epoch's minibatches, as
         trained), ``val_loss`` and ``val_accuracy`` (``None`` without validation or, for the
-        accuracy, for losses other than cross-entropy), ``seconds``, ``lr``, and ``best``
-        (whether that epoch's weights are the ones kept).
+        accuracy, for losses other than cross-entropy), ``seconds`` (the epoch's updates),
+        ``lr``, and ``best`` (whether that epoch's weights are the ones kept).
 
     Raises
     ------
@@ -245,98 +289,31 @@ def train_network(
     validation rows, the losses are pooled over ranks (so early stopping stops every rank at the
     same epoch), and only rank 0 shows the progress bar. Every rank must pass the same data.
     """
-    check_positive(epochs, "epochs", integer=True)
-    check_positive(batch_size, "batch_size", integer=True)
-    check_positive(momentum, "momentum", allow_zero=True)
-    check_positive(weight_decay, "weight_decay", allow_zero=True)
-    if lr is not None:
-        check_positive(lr, "lr")
-    if patience is not None:
-        check_positive(patience, "patience", integer=True)
-    if not 0 <= validation_fraction < 1:
-        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
+    config = resolve_config(config, TrainConfig(), overrides)
     if isinstance(loss, str) and loss not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)} or a callable, got {loss!r}")
     classify = loss == "cross_entropy" if classify is None else classify
     loss_fn = LOSSES[loss] if isinstance(loss, str) else loss
+    callbacks = check_callbacks(callbacks)
 
     device = distributed.setup(resolve_device(device, _module_device(model)))
     model.to(device)
-    dtype = next(model.parameters()).dtype
-    X = as_float_tensor(X, "X", dtype=dtype, device=device)
-    y = _as_targets(y, X.shape[0], classify=classify, device=device, dtype=dtype)
     seed = distributed.broadcast_seed(seed, device)
-    if X_val is not None:
-        X_val = as_float_tensor(X_val, "X_val", dtype=dtype, device=device, n_features=X.shape[1])
-        y_val = _as_targets(y_val, X_val.shape[0], classify=classify, device=device, dtype=dtype, name="y_val")
-    elif y_val is not None:
-        raise ValueError("y_val was given without X_val")
-    elif validation_fraction > 0:
-        train_rows, val_rows = _split(X.shape[0], y, validation_fraction, classify, seed)
-        X, X_val = X[train_rows.to(device)], X[val_rows.to(device)]
-        y, y_val = y[train_rows.to(device)], y[val_rows.to(device)]
-    _check_outputs(model, X, y, classify)
-    distributed.check_same(X.shape[0], "the number of training rows", device)
+    data = _prepare_data(X, y, X_val, y_val, config, classify=classify, dtype=next(model.parameters()).dtype,
+                         device=device, seed=seed)
+    _check_outputs(model, data["X"], data["y"], classify)
+    distributed.check_same(data["X"].shape[0], "the number of training rows", device)
     network = distributed.data_parallel(model, device)  # distributed: DDP, which averages the gradients over ranks
-    if X_val is not None and distributed.is_distributed():  # each rank evaluates its share of the validation rows
+    if data["X_val"] is not None and distributed.is_distributed():  # each rank evaluates its share of the validation rows
         own = slice(distributed.get_rank(), None, distributed.get_world_size())
-        X_val, y_val = X_val[own], y_val[own]
+        data["X_val"], data["y_val"] = data["X_val"][own], data["y_val"][own]
 
-    opt = _make_optimizer(model, optimizer, lr, momentum, weight_decay)
-    generator = torch.Generator(device=device).manual_seed(seed)
+    task = SupervisedEpochs(network, model, data, loss_fn, config, classify=classify, seed=seed, device=device)
+    stopping = EarlyStopping(config.patience)
     history: list[dict] = []
-    best_loss, best_epoch, best_state, waited = float("inf"), 0, None, 0
-    n = X.shape[0]
-    bar = tqdm(range(epochs), desc=description, disable=not (progress and distributed.is_rank_zero()), leave=False)
-    for epoch in bar:
-        started = time.perf_counter()
-        network.train()
-        total = torch.zeros((), device=device, dtype=torch.float64)
-        if distributed.is_distributed():  # this rank's share of a permutation common to all ranks
-            order = distributed.shard_rows(n, seed=seed, epoch=epoch, device=device)
-        else:
-            order = torch.randperm(n, generator=generator, device=device)
-        for rows in order.split(batch_size):
-            batch_loss = loss_fn(network(X[rows]), y[rows])
-            opt.zero_grad(set_to_none=True)
-            batch_loss.backward()
-            opt.step()
-            total += batch_loss.detach().double() * rows.shape[0]
-        measured, rows_measured = [total / order.shape[0]], [order.shape[0]]
-        if X_val is not None:
-            val_loss, val_accuracy = evaluate(model, X_val, y_val, loss_fn, accuracy=classify)
-            measured += [val_loss] + ([val_accuracy] if classify else [])
-            rows_measured += [X_val.shape[0]] * (len(measured) - 1)
-        # means over every rank's rows; the epoch's one synchronisation with the device
-        values = distributed.pooled_mean(torch.stack(measured), rows_measured).tolist()
-        record = {
-            "epoch": epoch + 1,
-            "train_loss": values[0],
-            "val_loss": values[1] if X_val is not None else None,
-            "val_accuracy": values[2] if X_val is not None and classify else None,
-            "seconds": distributed.reduce_values({"seconds": time.perf_counter() - started}, op="max", device=device)["seconds"],
-            "lr": opt.param_groups[0].get("lr"),
-            "best": False,
-        }
-        if not np.isfinite(values[0]):
-            bar.close()
-            raise ValueError(f"the training loss became {values[0]} in epoch {epoch + 1}: lower lr")
-        history.append(record)
-        bar.set_postfix({key: f"{record[key]:.4g}" for key in ("train_loss", "val_loss", "val_accuracy") if record[key] is not None})
-        if X_val is not None:
-            if record["val_loss"] < best_loss:
-                best_loss, best_epoch, best_state, waited = record["val_loss"], epoch, copy.deepcopy(model.state_dict()), 0
-            else:
-                waited += 1
-        stop = [bool(callback(model, record)) for callback in callbacks]
-        if any(stop) or (patience is not None and waited >= patience):
-            break
-    bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    kept = best_epoch if best_state is not None else len(history) - 1
-    for index, record in enumerate(history):
-        record["best"] = index == kept
+    run_epochs(task, config.epochs, model=model, history=history, device=device, description=description,
+               progress=progress, callbacks=[*callbacks, stopping])
+    stopping.restore(model, history)
     model.eval()
     return history
 

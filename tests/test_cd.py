@@ -20,14 +20,14 @@ def test_free_energy_difference_matches_autograd(visible, hidden, with_offset):
     v_model = torch.rand(4, 7, generator=generator, dtype=torch.float64)
     offset = torch.randn(5, generator=generator, dtype=torch.float64) if with_offset else None
 
-    x_data = rbm._hidden_input(v_data)
-    literal = rbm._free_energy(v_data, x_data).mean() - rbm._free_energy(v_model).mean()
+    x_data = rbm.hidden_input(v_data)
+    literal = rbm.model_free_energy(v_data, x_data).mean() - rbm.model_free_energy(v_model).mean()
     if offset is not None:
         literal = literal + (offset * x_data).sum(1).mean()
     expected = torch.autograd.grad(literal, [rbm.weight, rbm.visible_bias, rbm.hidden_bias])
 
     with torch.no_grad():
-        x_data, x_model = rbm._hidden_input(v_data), rbm._hidden_input(v_model)
+        x_data, x_model = rbm.hidden_input(v_data), rbm.hidden_input(v_model)
         p_data, p_model = rbm.hidden.mean(x_data), rbm.hidden.mean(x_model)
     loss = free_energy_difference(rbm, v_data, x_data, p_data, v_model, x_model, p_model, offset)
     found = torch.autograd.grad(loss, [rbm.weight, rbm.visible_bias, rbm.hidden_bias])

@@ -6,7 +6,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from dbn.datasets import load_digits
-from dbn.dbn import DeepBeliefNet
+from dbn.stack import DeepBeliefNet
 from dbn.rbm import RBM
 
 
@@ -62,7 +62,7 @@ def test_structure_and_unit_types():
         (([784, 2.5],), {}, TypeError, r"layers\[1\] must be an integer"),
         (([4, 3, 2],), {"hidden": ["bernoulli"]}, ValueError, "hidden lists 1 unit types but layers defines 2 RBMs"),
         (([4, 3, 2],), {"hidden": "softmax"}, ValueError, "hidden must be one of"),
-        (([4, 3],), {"learning_rate": 0.1}, TypeError, "unknown RBM option"),
+        (([4, 3],), {"learning_rate": 0.1}, TypeError, "unknown CDConfig option"),
         (([4, 3, 2],), {"lr": [0.1]}, ValueError, "lr lists 1 values but there are 2 RBMs"),
     ],
 )

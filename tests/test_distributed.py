@@ -1,6 +1,6 @@
 """Data-parallel training on 2 CPU processes (gloo, 127.0.0.1), against single-process runs.
 
-Two multi-process jobs run once per session, each a few seconds, and write what every rank saw
+Two multi-process jobs run once per test run, each a few seconds, and write what every rank saw
 (``distributed_worker.py`` documents the scenarios):
 
 - under ``torchrun --standalone`` (a free port on localhost), where dbn initialises the process
@@ -124,7 +124,7 @@ def test_finetuning_in_a_group_the_user_initialised_keeps_ranks_equal(filestore_
         assert torch.equal(value, second["state"][name]), name
 
 
-def test_without_a_process_group_the_helpers_are_the_identity():
+def test_without_a_process_group_the_distributed_functions_are_the_identity():
     assert not is_distributed() and get_rank() == 0 and get_world_size() == 1
     mean, squares = torch.rand(4, dtype=torch.float64), torch.rand(4, dtype=torch.float64)
     assert merge_moments(7, mean, squares) == (7, mean, squares)

@@ -63,7 +63,7 @@ def test_graphs_are_refused_off_a_gpu_before_training():
 def test_the_chunk_length_does_not_change_the_trained_model(digits, monkeypatch, chunk):
     X = (digits[0][:500] > 0.5).astype(np.float32)
     reference = RBM(64, 16).fit(X, epochs=2, batch_size=64, progress=False, seed=3)
-    monkeypatch.setattr("dbn.rbm.EpochRunner", lambda step, source, use_graph: EpochRunner(step, source, use_graph=use_graph, chunk=chunk))
+    monkeypatch.setattr("dbn.cd_trainer.EpochRunner", lambda step, source, use_graph: EpochRunner(step, source, use_graph=use_graph, chunk=chunk))
     chunked = RBM(64, 16).fit(X, epochs=2, batch_size=64, progress=False, seed=3)
     for name in ("weight", "visible_bias", "hidden_bias"):
         assert torch.equal(getattr(chunked, name), getattr(reference, name))

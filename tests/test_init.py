@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from dbn.dbn import DeepBeliefNet
+from dbn.stack import DeepBeliefNet
 from dbn.activations import Maxout, maxout_gain
 from dbn.init import ACTIVATIONS, SCHEMES, Activation, get_activation, init_, linear_layers, register_activation, sigmoid_to_tanh_
 
@@ -25,7 +25,7 @@ def first_weight(scheme: str, activation: str = "relu", **options) -> torch.Tens
     return model[0].weight.detach()
 
 
-def test_registries_name_every_scheme_of_the_issue():
+def test_registries_name_every_documented_scheme():
     expected = {"zeros", "constant", "uniform", "normal", "truncated_normal", "xavier_uniform", "xavier_normal",
                 "he_uniform", "he_normal", "orthogonal", "lsuv", "dbn"}
     assert expected <= set(SCHEMES)
@@ -152,7 +152,7 @@ def test_sigmoid_to_tanh_formula_on_random_layers():
         assert torch.allclose(nn.Sequential(layers[0], nn.Tanh(), layers[1], nn.Tanh(), layers[2])(x), expected, atol=1e-12)
 
 
-# --------------------------------------------------------------------------- issue 8: the remaining baselines
+# --------------------------------------------------------------------------- LeCun, truncated Xavier, orthogonal-He, VLReLU, maxout
 
 
 def test_registries_name_every_row_and_column_of_the_mnist_table():

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dbn.training import LOSSES, _split, evaluate, train_network
+from dbn.targets import split_rows
+from dbn.training import LOSSES, evaluate, train_network
 
 
 
@@ -67,7 +68,7 @@ def test_same_seed_gives_the_same_weights():
 
 def test_split_is_stratified():
     y = torch.as_tensor(np.repeat([0, 1, 2], [100, 50, 50]))
-    train, val = _split(200, y, 0.2, True, seed=0)
+    train, val = split_rows(200, y, 0.2, stratify=True, seed=0)
     assert len(val) == 40 and len(set(train.tolist()) | set(val.tolist())) == 200
     assert np.bincount(y[val].numpy()).tolist() == [20, 10, 10]
 

@@ -1,0 +1,312 @@
+r"""Training configurations: small frozen dataclasses that check themselves once and serialise to JSON.
+
+- :class:`CDConfig` — how one RBM is trained by contrastive divergence (:meth:`dbn.rbm.RBM.fit`,
+  each layer of :meth:`dbn.stack.DeepBeliefNet.pretrain`, the ``dbn`` initialisation scheme);
+- :class:`TrainConfig` — how a network is trained by backpropagation
+  (:func:`dbn.training.train_network`, :meth:`dbn.stack.DeepBeliefNet.finetune`, the comparisons).
+
+Every training entry point takes ``config=`` and keyword overrides of its fields, so
+``rbm.fit(X, lr=0.05)`` and ``rbm.fit(X, config=CDConfig(lr=0.05))`` are the same call. A
+configuration is what a checkpoint stores: :meth:`to_dict` writes JSON values, callables (a momentum
+schedule, an optimiser factory) by their import path ``"module:qualname"`` and a
+:func:`functools.partial` with its keyword arguments, and :meth:`from_dict` reads them back. A
+callable that cannot be imported again (a lambda, a local function) is written by name all the
+same, and reading it back raises an error that asks for the value again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+import json
+import numbers
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from dbn.precision import check_precision
+from dbn.validation import check_positive
+
+__all__ = ["CDConfig", "TrainConfig", "constant_momentum", "hinton_momentum", "resolve_config", "restore_config"]
+
+#: a momentum schedule: epoch index (0-based) -> momentum
+MomentumSchedule = Callable[[int], float]
+#: an optimiser factory: parameter groups -> optimiser
+OptimizerFactory = Callable[[list[dict]], torch.optim.Optimizer]
+
+Config = TypeVar("Config", "CDConfig", "TrainConfig")
+
+
+def hinton_momentum(epoch: int) -> float:
+    """Momentum 0.5 for the first five epochs, then 0.9 (Hinton 2010, sec. 9; Hinton & Salakhutdinov 2006)."""
+    return 0.5 if epoch < 5 else 0.9
+
+
+def constant_momentum(value: float) -> MomentumSchedule:
+    """The schedule that returns ``value`` at every epoch."""
+    return functools.partial(_constant, value=float(value))
+
+
+def _constant(epoch: int, *, value: float) -> float:
+    return value
+
+
+def _check_flag(value: Any, name: str) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+def _check_fraction(value: Any, name: str, *, low_open: bool, high_open: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    low_ok = value > 0 if low_open else value >= 0
+    high_ok = value < 1 if high_open else value <= 1
+    if not (low_ok and high_ok):
+        interval = f"{'(' if low_open else '['}0, 1{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+
+
+# --------------------------------------------------------------------------- callables by name
+
+
+def callable_to_json(value: Callable) -> str | dict:
+    """``"module:qualname"`` of a callable, or ``{"partial": ..., "keywords": {...}}`` for a partial."""
+    if isinstance(value, functools.partial):
+        return {"partial": callable_to_json(value.func), "args": list(value.args), "keywords": dict(value.keywords)}
+    module = getattr(value, "__module__", None) or type(value).__module__
+    name = getattr(value, "__qualname__", None) or type(value).__qualname__
+    return f"{module}:{name}"
+
+
+def callable_from_json(value: str | dict, name: str) -> Callable:
+    """Import the callable :func:`callable_to_json` wrote; raise naming ``name`` when it cannot be."""
+    if isinstance(value, dict):
+        return functools.partial(callable_from_json(value["partial"], name), *value.get("args", []), **value["keywords"])
+    module_name, _, qualname = value.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"{name} was the callable {value!r}, which cannot be imported again: pass {name}= explicitly") from error
+    return target
+
+
+# --------------------------------------------------------------------------- the shared behaviour
+
+
+class _ConfigMixin:
+    """JSON round trips, overrides with named errors, and the names of the callable fields."""
+
+    #: fields that may hold a callable, written by name
+    _callable_fields: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as JSON values (callables by import path)."""
+        out = {}
+        for spec in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, spec.name)
+            if isinstance(value, np.generic):
+                value = value.item()
+            out[spec.name] = callable_to_json(value) if callable(value) else value
+        json.dumps(out)  # every field is JSON now, or this names the offender
+        return out
+
+    @classmethod
+    def from_dict(cls: type[Config], values: Mapping[str, Any], **overrides: Any) -> Config:
+        """Rebuild a configuration from :meth:`to_dict`'s output; ``overrides`` take precedence
+        (and are not imported, so a lambda that was written by name can be passed again)."""
+        fields = {spec.name for spec in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - fields)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} field(s) {unknown} in a stored configuration")
+        restored = dict(values)
+        for name in cls._callable_fields:
+            stored = restored.get(name)
+            if name not in overrides and (isinstance(stored, dict) or (isinstance(stored, str) and ":" in stored)):
+                restored[name] = callable_from_json(stored, name)
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise TypeError(f"unknown {cls.__name__} option(s) {unknown}; valid: {sorted(fields)}")
+        return cls(**{**restored, **overrides})
+
+    def replace(self: Config, **overrides: Any) -> Config:
+        """A copy with some fields changed; an unknown name raises a ``TypeError`` listing the valid ones."""
+        fields = [spec.name for spec in dataclasses.fields(self)]
+        unknown = sorted(set(overrides) - set(fields))
+        if unknown:
+            raise TypeError(f"unknown {type(self).__name__} option(s) {unknown}; valid: {fields}")
+        return dataclasses.replace(self, **overrides) if overrides else self
+
+
+def restore_config(kind: type[Config], values: Mapping[str, Any]) -> Config | None:
+    """``kind.from_dict(values)``, or None with a warning when a stored callable cannot be imported
+    (the model loads; pass the callable again to train it further)."""
+    try:
+        return kind.from_dict(values)
+    except ValueError as error:
+        warnings.warn(f"the stored {kind.__name__} was not restored: {error}", stacklevel=3)
+        return None
+
+
+def resolve_config(config: Config | None, default: Config, overrides: Mapping[str, Any]) -> Config:
+    """``config`` (or ``default``) with ``overrides`` applied, checked to be of ``default``'s type."""
+    if config is None:
+        config = default
+    elif not isinstance(config, type(default)):
+        raise TypeError(f"config must be a {type(default).__name__}, got {type(config).__name__}")
+    return config.replace(**overrides)
+
+
+# --------------------------------------------------------------------------- the configurations
+
+
+@dataclass(frozen=True)
+class CDConfig(_ConfigMixin):
+    r"""How an RBM is trained by contrastive divergence (CD-k) or persistent CD.
+
+    Parameters
+    ----------
+    epochs : int
+        Passes over the data.
+    batch_size : int
+        Minibatch size for in-memory data (per process in a distributed run).
+    lr : float, optional
+        Learning rate; default 0.1, or 0.01 when either layer is Gaussian (Hinton 2010,
+        sec. 13.2: linear units need a rate one or two orders of magnitude smaller).
+    k : int
+        Gibbs steps per update.
+    persistent : bool
+        Persistent CD (Tieleman 2008): the negative phase continues ``n_chains`` fantasy
+        particles from update to update instead of restarting at the data.
+    n_chains : int, optional
+        Number of persistent chains (default ``batch_size``), independent of the batch size.
+    momentum : float or callable
+        A constant in [0, 1), or a function of the 0-based epoch; default
+        :func:`hinton_momentum` (0.5 for 5 epochs, then 0.9).
+    weight_decay : float
+        L2 penalty on the weights only (Hinton's "weight cost", e.g. 2e-4); biases are exempt.
+    sparsity_target, sparsity_cost : float
+        Target mean activation :math:`p` of the hidden units and the weight of the penalty pulling
+        their running mean activation :math:`q` towards it (Hinton 2010, sec. 11).
+    sample_visible : bool
+        In CD, also sample the final visible state of the chain. The default uses its
+        probabilities (Hinton 2010, sec. 3.2). Persistent chains always sample.
+    optimizer : callable, optional
+        Factory called with the parameter groups (the weights with ``weight_decay``, the biases
+        without) returning a ``torch.optim.Optimizer``; default SGD with momentum.
+    monitor_size : int
+        Rows of training data (a fixed random subset) on which the monitors are computed.
+    precision : {"float32", "tf32", "bfloat16"}
+        Precision of the products (:mod:`dbn.precision`).
+    cuda_graph : bool, optional
+        Replay the steps of each epoch from CUDA graphs (:mod:`dbn.graphs`). Default: on for
+        in-memory data on a CUDA device with the default optimiser in one process; ``True``
+        demands it.
+    """
+
+    epochs: int = 10
+    batch_size: int = 100
+    lr: float | None = None
+    k: int = 1
+    persistent: bool = False
+    n_chains: int | None = None
+    momentum: float | MomentumSchedule = hinton_momentum
+    weight_decay: float = 0.0
+    sparsity_target: float | None = None
+    sparsity_cost: float = 0.0
+    sample_visible: bool = False
+    optimizer: OptimizerFactory | None = None
+    monitor_size: int = 1024
+    precision: str = "float32"
+    cuda_graph: bool | None = None
+
+    _callable_fields = ("momentum", "optimizer")
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "k", "monitor_size"):
+            check_positive(getattr(self, name), name, integer=True)
+        for name in ("weight_decay", "sparsity_cost"):
+            check_positive(getattr(self, name), name, allow_zero=True)
+        if self.lr is not None:
+            check_positive(self.lr, "lr")
+        if self.n_chains is not None:
+            check_positive(self.n_chains, "n_chains", integer=True)
+        if self.sparsity_target is not None:
+            _check_fraction(self.sparsity_target, "sparsity_target", low_open=True, high_open=True)
+        for name in ("persistent", "sample_visible"):
+            _check_flag(getattr(self, name), name)
+            object.__setattr__(self, name, bool(getattr(self, name)))  # a NumPy bool becomes a JSON bool
+        if not callable(self.momentum):
+            check_positive(self.momentum, "momentum", allow_zero=True)
+            _check_fraction(self.momentum, "momentum", low_open=False, high_open=True)
+        if self.optimizer is not None and not callable(self.optimizer):
+            raise TypeError(f"optimizer must be None or a factory of a torch.optim.Optimizer, got {self.optimizer!r}")
+        check_precision(self.precision)
+        if self.cuda_graph is not None:
+            _check_flag(self.cuda_graph, "cuda_graph")
+            object.__setattr__(self, "cuda_graph", bool(self.cuda_graph))
+
+    def momentum_schedule(self) -> MomentumSchedule:
+        """``momentum`` as a function of the 0-based epoch."""
+        return self.momentum if callable(self.momentum) else constant_momentum(self.momentum)
+
+
+@dataclass(frozen=True)
+class TrainConfig(_ConfigMixin):
+    r"""How a network is trained by minibatch backpropagation.
+
+    Parameters
+    ----------
+    epochs : int
+        Maximum number of passes over the training rows.
+    batch_size : int
+        Rows per update (per process in a distributed run); reshuffled every epoch.
+    lr : float, optional
+        Learning rate; default 0.1 for SGD, 1e-3 for Adam. Ignored with an optimiser factory.
+    optimizer : {"sgd", "adam"} or callable
+        SGD with ``momentum`` (default), Adam, or a factory called with the parameter groups.
+    momentum : float
+        SGD momentum in [0, 1).
+    weight_decay : float
+        L2 penalty on the weights (parameters with two or more dimensions); biases are exempt.
+    validation_fraction : float
+        Without explicit validation data, the fraction of the rows held out for validation
+        (stratified by class for classification); 0 for none.
+    patience : int or None
+        With validation data, stop after this many epochs without a lower validation loss and
+        restore the weights of the best epoch; ``None`` trains every epoch and keeps the best
+        weights all the same.
+    """
+
+    epochs: int = 50
+    batch_size: int = 100
+    lr: float | None = None
+    optimizer: str | OptimizerFactory = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    validation_fraction: float = 0.0
+    patience: int | None = 10
+
+    _callable_fields = ("optimizer",)
+
+    def __post_init__(self) -> None:
+        check_positive(self.epochs, "epochs", integer=True)
+        check_positive(self.batch_size, "batch_size", integer=True)
+        check_positive(self.weight_decay, "weight_decay", allow_zero=True)
+        check_positive(self.momentum, "momentum", allow_zero=True)
+        _check_fraction(self.momentum, "momentum", low_open=False, high_open=True)
+        if self.lr is not None:
+            check_positive(self.lr, "lr")
+        if self.patience is not None:
+            check_positive(self.patience, "patience", integer=True)
+        if isinstance(self.validation_fraction, bool) or not isinstance(self.validation_fraction, numbers.Real) \
+                or not 0 <= self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
+        if not callable(self.optimizer) and self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd', 'adam' or a callable, got {self.optimizer!r}")

@@ -1,0 +1,408 @@
+r"""Deep belief networks: a stack of RBMs trained greedily, then unrolled into feed-forward nets.
+
+Greedy layer-wise pretraining (Hinton, Osindero & Teh 2006) trains RBM 1 on the data
+:math:`h_0 = x`, then RBM :math:`l` on the activities of the layer below,
+
+.. math::  h_l = f_l(W_l \tilde h_{l-1} + c_l), \qquad l = 1, \dots, L,
+
+where :math:`f_l` is the conditional mean of the hidden units (the logistic sigmoid for
+Bernoulli units) and :math:`\tilde h = (h - m) / s` is the standardisation an RBM with Gaussian
+visible units applies to its data (the identity otherwise). An RBM's visible units take the type
+its data calls for: Bernoulli above Bernoulli hidden units, Gaussian above ReLU or Gaussian ones.
+
+The stack unrolls into feed-forward networks (:mod:`dbn.unroll`: :meth:`DeepBeliefNet.to_mlp`,
+:meth:`DeepBeliefNet.to_autoencoder`), which the supervised layer (:mod:`dbn.supervised`) fine-tunes
+by backpropagation. Each RBM's pretraining configuration is a :class:`dbn.config.CDConfig`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from dbn.config import CDConfig, restore_config
+from dbn.distributed import broadcast_seed, setup
+from dbn.energy import EnergyModel
+from dbn.loop import Callback
+from dbn.rbm import RBM
+from dbn.serialization import load_checkpoint, save_checkpoint
+from dbn.supervised import CHUNK, FineTuning, numpy_like
+from dbn.unroll import unrolled_autoencoder, unrolled_mlp
+from dbn.validation import as_float_tensor, check_positive, resolve_device
+
+__all__ = ["DeepBeliefNet", "layer_configs", "propagate_up"]
+
+#: the keys of :meth:`DeepBeliefNet.config` that are constructor arguments (the rest configure pretraining)
+_STRUCTURE = ("layers", "visible", "hidden", "dtype")
+
+
+def layer_configs(config: CDConfig | Sequence[CDConfig | None] | None, overrides: Mapping[str, Any], n_rbms: int) -> list[CDConfig | None]:
+    """One :class:`CDConfig` per RBM: ``config`` (one for all, or one per RBM) with ``overrides``,
+    each a value for every RBM or a list or tuple of one value per RBM.
+
+    A ``None`` in a per-RBM list stays ``None`` unless an override replaces it (a stored
+    configuration whose callable could not be imported; see :meth:`DeepBeliefNet.pretrain`).
+    """
+    if config is None or isinstance(config, CDConfig):
+        configs: list[CDConfig | None] = [config or CDConfig()] * n_rbms
+    else:
+        configs = list(config)
+        if len(configs) != n_rbms or not all(item is None or isinstance(item, CDConfig) for item in configs):
+            raise ValueError(f"config must be a CDConfig or a list of {n_rbms} (one per RBM), got {config!r}")
+    for name, value in overrides.items():
+        if isinstance(value, (list, tuple)) and len(value) != n_rbms:
+            raise ValueError(f"{name} lists {len(value)} values but there are {n_rbms} RBMs")
+    result = []
+    for index, layer in enumerate(configs):
+        layer_overrides = {name: value[index] if isinstance(value, (list, tuple)) else value for name, value in overrides.items()}
+        result.append(None if layer is None and not layer_overrides else (layer or CDConfig()).replace(**layer_overrides))
+    return result
+
+
+@torch.no_grad()
+def propagate_up(rbm: EnergyModel, H: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Hidden means (or, with a generator, samples) of ``rbm`` for every row of ``H``, in chunks."""
+    out = H.new_empty(H.shape[0], rbm.n_hidden)
+    for start in range(0, H.shape[0], CHUNK):
+        x = rbm.hidden_input(rbm.standardize(H[start : start + CHUNK]))
+        out[start : start + CHUNK] = rbm.hidden.mean(x) if generator is None else rbm.hidden.sample(x, generator)
+    return out
+
+
+class DeepBeliefNet(FineTuning, nn.Module):
+    """A deep belief network: RBMs stacked and pretrained greedily, then fine-tuned unrolled.
+
+    Parameters
+    ----------
+    layers : sequence of int
+        The visible size, then each hidden size, e.g. ``[784, 500, 500, 2000]`` (three RBMs).
+    visible : {"bernoulli", "gaussian"}
+        Unit type of the data layer: Bernoulli for data in [0, 1], Gaussian for real values
+        (standardised by the first RBM).
+    hidden : str or sequence of str
+        Hidden unit type ("bernoulli", "relu" or "gaussian"), for every RBM or one per RBM; e.g.
+        ``["bernoulli"] * 3 + ["gaussian"]`` for the linear code layer of a deep autoencoder.
+        The visible units of RBM ``l > 1`` are Bernoulli above Bernoulli units, else Gaussian.
+    dtype : torch.dtype
+        Parameter dtype.
+    config : CDConfig or sequence of CDConfig, optional
+        How each RBM is pretrained (:class:`dbn.config.CDConfig`): one for every RBM, or one per
+        RBM.
+    **rbm_options
+        Fields of :class:`~dbn.config.CDConfig` overriding ``config`` (``epochs``, ``lr``,
+        ``batch_size``, ``k``, ``momentum``, ``weight_decay``, ...). A list or tuple gives one
+        value per RBM, e.g. ``lr=[0.1, 0.1, 0.1, 0.001]``.
+
+    Attributes
+    ----------
+    rbms : nn.ModuleList of RBM
+        The layers, bottom first; ``state_dict`` holds all of them.
+    layer_configs : list of CDConfig
+        The pretraining configuration of each RBM (saved with the network, so that a resumed
+        :meth:`pretrain` needs no arguments).
+    n_trained : Tensor (buffer)
+        Number of RBMs pretrained so far (bottom first); :meth:`pretrain` resumes after them.
+    mlp_ : nn.Sequential
+        The unrolled network trained by :meth:`finetune` (logits for classification and for
+        autoencoders of [0, 1] data).
+    task_ : str
+        The fine-tuning task.
+    classes_ : numpy.ndarray
+        Class labels (``task="classify"``).
+    finetune_history_ : list of dict
+        Per-epoch records of fine-tuning (see :func:`dbn.training.train_network`).
+    finetune_config_ : TrainConfig
+        The configuration of the last :meth:`finetune`.
+
+    Examples
+    --------
+    >>> from dbn.datasets import load_digits
+    >>> X, y = load_digits()
+    >>> net = DeepBeliefNet([64, 128, 128], epochs=10).pretrain(X, progress=False)
+    >>> net = net.finetune(X, y, epochs=30, progress=False)
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[int],
+        visible: str = "bernoulli",
+        hidden: str | Sequence[str] = "bernoulli",
+        *,
+        dtype: torch.dtype = torch.float32,
+        config: CDConfig | Sequence[CDConfig] | None = None,
+        **rbm_options: Any,
+    ) -> None:
+        super().__init__()
+        if isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__") or len(layers) < 2:
+            raise ValueError(f"layers must list at least 2 sizes (the visible size, then each hidden size), got {layers!r}")
+        for index, size in enumerate(layers):
+            check_positive(size, f"layers[{index}]", integer=True)
+        n_rbms = len(layers) - 1
+        hidden_types = [hidden] * n_rbms if isinstance(hidden, str) else list(hidden)
+        if len(hidden_types) != n_rbms:
+            raise ValueError(f"hidden lists {len(hidden_types)} unit types but layers defines {n_rbms} RBMs")
+        self.layer_configs = layer_configs(config, rbm_options, n_rbms)
+        self.layers = [int(size) for size in layers]  # plain ints, also from a NumPy array
+        self.dtype = dtype
+        rbms = []
+        for index, hidden_type in enumerate(hidden_types):
+            below = visible if index == 0 else ("bernoulli" if rbms[-1].hidden.name == "bernoulli" else "gaussian")
+            rbms.append(RBM(self.layers[index], self.layers[index + 1], visible=below, hidden=hidden_type, dtype=dtype))
+        self.rbms = nn.ModuleList(rbms)
+        self.register_buffer("n_trained", torch.zeros((), dtype=torch.int64))
+        self.pretrain_seed_: int | None = None
+
+    def extra_repr(self) -> str:
+        return f"layers={self.layers}, n_trained={int(self.n_trained)}"
+
+    @property
+    def device(self) -> torch.device:
+        return self.rbms[0].weight.device
+
+    @property
+    def pretrain_history_(self) -> list[list[dict]]:
+        """The pretraining history of each RBM (its ``history_``), bottom first."""
+        return [rbm.history_ for rbm in self.rbms]
+
+    # ------------------------------------------------------------------ checks
+
+    def check_input(self, X: Any, name: str = "X") -> Tensor:
+        """``X`` as a checked tensor of the data layer's width, dtype and device."""
+        first = self.rbms[0]
+        return as_float_tensor(
+            X, name, dtype=self.dtype, device=self.device, n_features=self.layers[0], unit_interval=first.visible.unit_interval
+        )
+
+    def check_pretrained(self, action: str) -> None:
+        """Raise unless every RBM has been pretrained."""
+        if int(self.n_trained) < len(self.rbms):
+            raise RuntimeError(
+                f"{action} needs a pretrained DeepBeliefNet ({int(self.n_trained)} of {len(self.rbms)} layers trained): call pretrain(X) first"
+            )
+
+    # ------------------------------------------------------------------ pretraining
+
+    def pretrain(
+        self,
+        X: Tensor | np.ndarray,
+        *,
+        epochs: int | Sequence[int] | None = None,
+        config: CDConfig | Sequence[CDConfig] | None = None,
+        X_val: Tensor | np.ndarray | None = None,
+        propagate: str = "mean",
+        resume: bool = True,
+        checkpoint: str | Path | None = None,
+        callbacks: Sequence[Callback] | None = None,
+        progress: bool = True,
+        device: torch.device | str | None = None,
+        seed: int | None = None,
+        **rbm_options: Any,
+    ) -> DeepBeliefNet:
+        """Train the RBMs greedily, bottom first, each on the activities of the one below.
+
+        Parameters
+        ----------
+        X : array or tensor, shape (n_samples, layers[0])
+            Training data (in [0, 1] for Bernoulli visible units), held on ``device``. Each
+            layer's input is computed once, in chunks, and freed when the next is made.
+        epochs : int or sequence of int, optional
+            Epochs per RBM (one value, or one per RBM); default the network's configuration.
+        config : CDConfig or sequence of CDConfig, optional
+            Replaces the network's configuration for this call (and is stored as the new one).
+        X_val : array or tensor, optional
+            Validation data, propagated alongside ``X`` for each RBM's monitors.
+        propagate : {"mean", "sample"}
+            Pass the hidden means upward (default) or a sample from them.
+        resume : bool
+            Keep the RBMs already trained (``n_trained``) and start at the first untrained one;
+            ``False`` retrains every RBM.
+        checkpoint : str or Path, optional
+            Save the whole network there (atomically) after each RBM, so that an interrupted run
+            can be resumed with ``DeepBeliefNet.load(checkpoint).pretrain(X)``: the checkpoint
+            holds the configurations and the seed. In a distributed run only rank 0 writes it.
+        callbacks : sequence of callables
+            Passed to every :meth:`RBM.fit` (called after each epoch with ``(rbm, record)``).
+        progress : bool
+            One tqdm bar per RBM.
+        device : str or torch.device, optional
+            Where to train ("auto": CUDA when available); default where the network is.
+        seed : int, optional
+            Seeds one generator per RBM, derived from it by layer index, so that a resumed run
+            trains the remaining RBMs exactly as an uninterrupted one would. Default: the seed
+            of the run being resumed, else one drawn from torch's global generator.
+        **rbm_options
+            Fields of :class:`~dbn.config.CDConfig` overriding the configuration for this call
+            (lists: per RBM); the configurations used are stored in ``layer_configs``. Callables
+            (a momentum schedule, an optimiser factory) are saved by import path; one that cannot
+            be imported again (a lambda) must be passed again when resuming from a file.
+
+        Returns
+        -------
+        DeepBeliefNet
+            ``self``; each RBM's ``history_`` holds its epochs.
+
+        Notes
+        -----
+        Under ``torchrun`` each RBM trains data-parallel (see :meth:`RBM.fit`) with rank 0's
+        ``seed``; every rank holds ``X`` and propagates all of it to the next layer itself.
+        """
+        n_rbms = len(self.rbms)
+        overrides = {**rbm_options, **({} if epochs is None else {"epochs": epochs})}
+        configs = layer_configs(self.layer_configs if config is None else config, overrides, n_rbms)
+        if propagate not in ("mean", "sample"):
+            raise ValueError(f"propagate must be 'mean' or 'sample', got {propagate!r}")
+        if not resume:
+            self.n_trained.zero_()
+        first = int(self.n_trained)
+        missing = [index for index in range(first, n_rbms) if configs[index] is None]
+        if missing:
+            raise ValueError(f"the stored configuration of RBM(s) {missing} names a callable that cannot be imported: pass config= again")
+        device = setup(resolve_device(device, self.device))
+        self.to(device)
+        H = self.check_input(X, "X")
+        H_val = None if X_val is None else self.check_input(X_val, "X_val")
+        if seed is None and first > 0:
+            seed = self.pretrain_seed_
+        seed = broadcast_seed(seed, device)
+        self.layer_configs, self.pretrain_seed_ = configs, seed
+        seeds = torch.randint(2**62, (2, n_rbms), generator=torch.Generator().manual_seed(seed)).tolist()
+        for index, rbm in enumerate(self.rbms):
+            if index >= first:
+                rbm.fit(H, config=configs[index], X_val=H_val, progress=progress, callbacks=callbacks, device=device,
+                        seed=seeds[0][index], description=f"layer {index + 1}/{n_rbms}: RBM {rbm.n_visible}-{rbm.n_hidden}")
+                self.n_trained.fill_(index + 1)
+                if checkpoint is not None:
+                    self.save(checkpoint)
+            if index + 1 < n_rbms:
+                generator = None if propagate == "mean" else torch.Generator(device=device).manual_seed(seeds[1][index])
+                H = propagate_up(rbm, H, generator)
+                H_val = None if H_val is None else propagate_up(rbm, H_val, generator)
+        return self
+
+    # ------------------------------------------------------------------ inference with the stack
+
+    @torch.no_grad()
+    def transform(self, X: Tensor | np.ndarray) -> Tensor | np.ndarray:
+        """Top-layer features: the mean-field upward pass :math:`h_L` (NumPy in, NumPy out)."""
+        self.check_pretrained("transform")
+        H = self.check_input(X, "X")
+        for rbm in self.rbms:
+            H = propagate_up(rbm, H)
+        return numpy_like(H, X)
+
+    @torch.no_grad()
+    def sample(self, n: int, gibbs_steps: int = 1000, *, seed: int | None = None) -> Tensor:
+        """Generate ``n`` samples: Gibbs chains in the top RBM, then one pass down the stack.
+
+        The chains start from the top RBM's base-rate model (independent units with its data's
+        mean) and run ``gibbs_steps`` alternating steps; the top-level visible sample then
+        generates each layer below in turn from :math:`p(h_{l-1} \\mid h_l)` (the directed part
+        of the DBN), and the data layer is returned as its conditional mean: probabilities in
+        [0, 1] for Bernoulli data, in data units for Gaussian data.
+
+        Returns
+        -------
+        Tensor, shape (n, layers[0])
+            On the network's device.
+        """
+        self.check_pretrained("sample")
+        check_positive(n, "n", integer=True)
+        check_positive(gibbs_steps, "gibbs_steps", integer=True)
+        if seed is None:
+            seed = int(torch.randint(2**62, (1,)).item())
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        top = self.rbms[-1]
+        v = top.gibbs_chain(top.visible.sample(top.base_rate_bias().expand(n, -1), generator), gibbs_steps, generator)
+        h = top.hidden.sample(top.hidden_input(v), generator)
+        for depth, rbm in enumerate(reversed(self.rbms)):
+            z = rbm.visible_input(h)
+            h = rbm.unstandardize(rbm.visible.mean(z) if depth == len(self.rbms) - 1 else rbm.visible.sample(z, generator))
+        return h
+
+    # ------------------------------------------------------------------ unrolling
+
+    def to_mlp(self, n_outputs: int | None = None, activation: str | None = None, *, generator: torch.Generator | None = None) -> nn.Sequential:
+        """The upward pass as a flat ``nn.Sequential`` of ``nn.Linear`` and activation modules.
+
+        Parameters
+        ----------
+        n_outputs : int, optional
+            Append a new output ``nn.Linear(layers[-1], n_outputs)`` (Xavier-uniform weights,
+            zero biases) producing logits or regression outputs.
+        activation : {"sigmoid", "relu", "tanh", "identity"}, optional
+            Replace every hidden activation; by default each layer computes its units' mean
+            (sigmoid for Bernoulli, ReLU for ReLU, none for Gaussian units), so that the hidden
+            part equals :meth:`transform` to rounding error.
+        generator : torch.Generator, optional
+            For the output layer's initial weights.
+
+        Returns
+        -------
+        nn.Sequential
+            Independent copies of the weights (the RBMs are not changed by training it), on the
+            network's device.
+        """
+        return unrolled_mlp(self.rbms, n_outputs, activation, generator=generator)
+
+    def to_autoencoder(self) -> nn.Sequential:
+        """The unrolled deep autoencoder (Hinton & Salakhutdinov 2006): ``encoder`` then ``decoder``
+        (:func:`dbn.unroll.unrolled_autoencoder`). Encoder and decoder hold independent copies of
+        the weights (untied); for Bernoulli data the decoder outputs logits."""
+        return unrolled_autoencoder(self.rbms)
+
+    # ------------------------------------------------------------------ persistence
+
+    def config(self) -> dict:
+        """The constructor arguments and each RBM's pretraining configuration, as JSON values."""
+        return {
+            "layers": list(self.layers),
+            "visible": self.rbms[0].visible.name,
+            "hidden": [rbm.hidden.name for rbm in self.rbms],
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "pretrain": [None if config is None else config.to_dict() for config in self.layer_configs],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> DeepBeliefNet:
+        """Build an untrained network from :meth:`config`'s output.
+
+        A configuration written before the pretraining options became :class:`CDConfig` objects
+        (flat ``RBM.fit`` keywords beside the constructor arguments) is read as overrides.
+        """
+        structure = {name: config[name] for name in _STRUCTURE if name in config}
+        structure["dtype"] = getattr(torch, structure.get("dtype", "float32"))
+        stored = config.get("pretrain")
+        configs = None if stored is None else [None if item is None else restore_config(CDConfig, item) for item in stored]
+        flat = {name: value for name, value in config.items() if name not in (*_STRUCTURE, "pretrain")}
+        return cls(**structure, config=configs, **flat)
+
+    def save(self, path: str | Path) -> None:
+        """Write every RBM, the fine-tuned network if any, the configurations, the seed and the
+        histories, atomically. In a distributed run only rank 0 writes."""
+        extra = {"pretrain_history": self.pretrain_history_, "finetune": self.finetuned_state(), "pretrain_seed": self.pretrain_seed_}
+        save_checkpoint(path, kind="DeepBeliefNet", config=self.config(), state_dict=self.state_dict(), extra=extra)
+
+    @classmethod
+    def load(cls, path: str | Path, *, map_location: torch.device | str = "cpu") -> DeepBeliefNet:
+        """Read a network written by :meth:`save` (``torch.load(weights_only=True)`` underneath).
+
+        Raises
+        ------
+        ValueError
+            For a truncated or foreign file, or a checkpoint of another class.
+        """
+        config, state_dict, extra = load_checkpoint(path, kind="DeepBeliefNet")
+        net = cls.from_config(config)
+        extra = extra or {}
+        if extra.get("finetune"):
+            net.restore_finetuned(extra["finetune"])
+        net.load_state_dict(state_dict)
+        net.pretrain_seed_ = extra.get("pretrain_seed")
+        for rbm, history in zip(net.rbms, extra.get("pretrain_history", [])):
+            rbm.history_ = list(history)
+        return net.to(map_location)

@@ -1,0 +1,231 @@
+"""The supervised layer of a deep belief network: fine-tuning the unrolled stack, and its predictions.
+
+:class:`FineTuning` is the half of :class:`dbn.stack.DeepBeliefNet` that learns from targets. It
+unrolls the pretrained stack (:mod:`dbn.unroll`) into the network a task needs, trains it with the
+supervised loop of :mod:`dbn.training`, and keeps it as ``mlp_``:
+
+``"classify"``
+    :func:`~dbn.unroll.unrolled_mlp` with one output per class, cross-entropy loss; labels of any
+    discrete type (encoded by :func:`dbn.targets.encode_labels`), ``classes_`` in sorted order.
+``"regress"``
+    the same with ``k`` linear outputs, mean squared error.
+``"autoencode"``
+    :func:`~dbn.unroll.unrolled_autoencoder`, trained on the cross-entropy of the reconstruction
+    summed over the features for Bernoulli data (as Hinton & Salakhutdinov 2006), else on the
+    squared error summed over the features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, r2_score
+from torch import Tensor, nn
+
+from dbn.config import TrainConfig, resolve_config, restore_config
+from dbn.distributed import broadcast_seed, setup
+from dbn.loop import Callback
+from dbn.targets import encode_labels, regression_targets
+from dbn.training import train_network
+from dbn.unroll import unrolled_autoencoder, unrolled_mlp
+from dbn.validation import resolve_device
+
+__all__ = ["FINETUNE_DEFAULTS", "TASKS", "FineTuning", "numpy_like"]
+
+TASKS = ("classify", "regress", "autoencode")
+#: fine-tuning's defaults: :class:`~dbn.config.TrainConfig` with 10 % of the rows held out for early stopping
+FINETUNE_DEFAULTS = TrainConfig(validation_fraction=0.1)
+#: rows per chunk of the inference passes
+CHUNK = 4096
+
+
+def numpy_like(result: Tensor, like: Any) -> Tensor | np.ndarray:
+    """``result`` as a NumPy array unless ``like`` is a tensor."""
+    return result if isinstance(like, Tensor) else result.cpu().numpy()
+
+
+class FineTuning:
+    """Fine-tuning and prediction, mixed into :class:`dbn.stack.DeepBeliefNet` (see the module docstring).
+
+    The host provides ``rbms``, ``device``, ``check_input``, ``check_pretrained`` and ``transform``.
+    """
+
+    rbms: nn.ModuleList
+
+    def finetune(
+        self,
+        X: Tensor | np.ndarray,
+        y: Tensor | np.ndarray | None = None,
+        *,
+        task: str = "classify",
+        config: TrainConfig | None = None,
+        X_val: Tensor | np.ndarray | None = None,
+        y_val: Tensor | np.ndarray | None = None,
+        device: torch.device | str | None = None,
+        seed: int | None = None,
+        progress: bool = True,
+        callbacks: Sequence[Callback] | None = None,
+        **overrides: Any,
+    ) -> Any:
+        """Unroll the pretrained stack and train it by backpropagation; keep it as ``mlp_``.
+
+        Parameters
+        ----------
+        X : array or tensor, shape (n_samples, layers[0])
+            Inputs.
+        y : array or tensor, optional
+            Class labels (``"classify"``), targets of shape (n_samples,) or (n_samples, k)
+            (``"regress"``), or None (``"autoencode"``: the target is ``X``).
+        task : {"classify", "regress", "autoencode"}
+            What to fine-tune for (see :mod:`dbn.supervised`).
+        config : TrainConfig, optional
+            The training options; default :data:`FINETUNE_DEFAULTS` (SGD, lr 0.1, momentum 0.9,
+            50 epochs, 10 % of ``X`` held out for early stopping with patience 10).
+        **overrides
+            Any field of :class:`~dbn.config.TrainConfig`, overriding ``config``.
+        X_val, y_val : array or tensor, optional
+            Validation data for early stopping (instead of the held-out fraction); the best
+            epoch's weights are kept.
+        device : str or torch.device, optional
+            Where to train; default where the network is.
+        seed : int, optional
+            Seeds the output layer's initial weights, the split and the minibatch order.
+        progress : bool
+            Show a progress bar.
+        callbacks : sequence of callables
+            ``callback(model, record)`` after each epoch; True stops training.
+
+        Returns
+        -------
+        DeepBeliefNet
+            ``self``, with ``mlp_``, ``task_``, ``finetune_history_``, ``finetune_config_`` (and
+            ``classes_``).
+        """
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        config = resolve_config(config, FINETUNE_DEFAULTS, overrides)
+        self.check_pretrained("finetune")
+        device = setup(resolve_device(device, self.device))
+        self.to(device)
+        X = self.check_input(X, "X")
+        X_val = None if X_val is None else self.check_input(X_val, "X_val")
+        seed = broadcast_seed(seed, device)
+        generator = torch.Generator(device=device).manual_seed(seed)
+        model, loss, y, y_val, classes = self._network_for(task, X, y, X_val, y_val, generator)
+        history = train_network(
+            model, X, y, config=config, loss=loss, X_val=X_val, y_val=y_val, device=device, seed=seed,
+            progress=progress, description=f"fine-tune ({task})", callbacks=callbacks or (),
+        )
+        self.mlp_, self.task_, self.finetune_history_, self.finetune_config_ = model, task, history, config
+        self.target_ndim_ = 1 if task != "regress" or y.ndim == 1 else 2
+        if classes is not None:
+            self.classes_ = classes
+        return self
+
+    def _network_for(self, task: str, X: Tensor, y: Any, X_val: Tensor | None, y_val: Any,
+                     generator: torch.Generator) -> tuple[nn.Sequential, str, Any, Any, np.ndarray | None]:
+        """The unrolled network, loss and checked targets of ``task``."""
+        n_val = None if X_val is None else X_val.shape[0]
+        if task != "autoencode" and y is None:
+            raise ValueError(f"y is required for task={task!r}")
+        if task == "autoencode":
+            if y is not None or y_val is not None:
+                raise ValueError("y and y_val must be None for task='autoencode': the target is X")
+            loss = "binary_cross_entropy" if self.rbms[0].visible.unit_interval else "squared_error"
+            return unrolled_autoencoder(self.rbms), loss, X, X_val, None
+        if task == "classify":
+            classes, y, y_val = encode_labels(y, X.shape[0], y_val, n_val)
+            model, loss = unrolled_mlp(self.rbms, len(classes), generator=generator), "cross_entropy"
+        else:
+            y = regression_targets(y, X.shape[0], "y")
+            y_val = None if y_val is None else regression_targets(y_val, n_val, "y_val")
+            model, loss, classes = unrolled_mlp(self.rbms, 1 if y.ndim == 1 else y.shape[1], generator=generator), "mse", None
+        if (X_val is None) != (y_val is None):
+            raise ValueError("X_val and y_val must be given together")
+        return model, loss, y, y_val, classes
+
+    # ------------------------------------------------------------------ predictions
+
+    def check_finetuned(self, action: str, *tasks: str) -> None:
+        """Raise unless :meth:`finetune` has run (for one of ``tasks``, if given)."""
+        if not hasattr(self, "mlp_"):
+            raise RuntimeError(f"{action} needs a fine-tuned DeepBeliefNet: call finetune(X, y) first")
+        if tasks and self.task_ not in tasks:
+            raise RuntimeError(f"{action} is not defined for a network fine-tuned with task={self.task_!r}")
+
+    @torch.no_grad()
+    def _forward(self, X: Any) -> Tensor:
+        V = self.check_input(X, "X")
+        self.mlp_.eval()
+        return torch.cat([self.mlp_(chunk) for chunk in V.split(CHUNK)])
+
+    def predict_proba(self, X: Tensor | np.ndarray) -> Tensor | np.ndarray:
+        """Class probabilities (softmax of the logits), columns in the order of ``classes_``."""
+        self.check_finetuned("predict_proba", "classify")
+        return numpy_like(torch.softmax(self._forward(X), dim=1), X)
+
+    def predict(self, X: Tensor | np.ndarray) -> Tensor | np.ndarray:
+        """Class labels (a NumPy array of ``classes_`` values), regression outputs, or reconstructions."""
+        self.check_finetuned("predict")
+        if self.task_ == "classify":
+            return self.classes_[self._forward(X).argmax(1).cpu().numpy()]
+        if self.task_ == "autoencode":
+            return self.reconstruct(X)
+        output = self._forward(X)
+        return numpy_like(output.squeeze(1) if self.target_ndim_ == 1 else output, X)
+
+    def score(self, X: Tensor | np.ndarray, y: Tensor | np.ndarray | None = None) -> float:
+        """Accuracy (``"classify"``), :math:`R^2` (``"regress"``) or, for ``"autoencode"``, minus
+        the squared reconstruction error summed over the features and averaged over the rows
+        (greater is better in every case, as scikit-learn's scorers)."""
+        self.check_finetuned("score")
+        if self.task_ == "autoencode":
+            V = self.check_input(X, "X")
+            return -float((self.reconstruct(V) - V).square().sum(1).mean())
+        truth = y.cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
+        predicted = self.predict(X)
+        predicted = predicted.cpu().numpy() if isinstance(predicted, Tensor) else predicted
+        return float(accuracy_score(truth, predicted) if self.task_ == "classify" else r2_score(truth, predicted))
+
+    @torch.no_grad()
+    def reconstruct(self, X: Tensor | np.ndarray) -> Tensor | np.ndarray:
+        """Reconstruct ``X``: through the fine-tuned autoencoder when there is one, else by the
+        mean-field pass up the stack and back down (each RBM's :meth:`RBM.visible_probs`)."""
+        if getattr(self, "task_", None) == "autoencode":
+            output = self._forward(X)
+            return numpy_like(torch.sigmoid(output) if self.rbms[0].visible.unit_interval else output, X)
+        self.check_pretrained("reconstruct")
+        H = self.transform(self.check_input(X, "X"))
+        for rbm in reversed(self.rbms):
+            H = torch.cat([rbm.visible_probs(chunk) for chunk in H.split(CHUNK)])
+        return numpy_like(H, X)
+
+    # ------------------------------------------------------------------ persistence
+
+    def finetuned_state(self) -> dict | None:
+        """What a checkpoint needs to rebuild ``mlp_`` (None before fine-tuning)."""
+        if not hasattr(self, "mlp_"):
+            return None
+        config = getattr(self, "finetune_config_", None)
+        return {
+            "task": self.task_,
+            "classes": None if self.task_ != "classify" else self.classes_.tolist(),
+            "n_outputs": None if self.task_ == "autoencode" else self.mlp_[-1].out_features,
+            "target_ndim": self.target_ndim_,
+            "history": self.finetune_history_,
+            "config": None if config is None else config.to_dict(),
+        }
+
+    def restore_finetuned(self, state: dict) -> None:
+        """Rebuild ``mlp_`` (untrained: load the state dict next) from :meth:`finetuned_state`'s output."""
+        self.task_ = state["task"]
+        self.target_ndim_ = state["target_ndim"]
+        self.finetune_history_ = list(state["history"])
+        if state.get("config") is not None:
+            self.finetune_config_ = restore_config(TrainConfig, state["config"])
+        self.mlp_ = unrolled_autoencoder(self.rbms) if self.task_ == "autoencode" else unrolled_mlp(self.rbms, state["n_outputs"])
+        if state["classes"] is not None:
+            self.classes_ = np.asarray(state["classes"])
