@@ -3,9 +3,11 @@ r"""Training monitors of an RBM, computed once per epoch on fixed subsets of the
 (``cd_loss`` and ``batch_recon_mse`` are the exceptions: running sums over the epoch's batches,
 kept on the device by :class:`dbn.cd.ContrastiveDivergence` and read once at its end.)
 
-All functions take data already in the model's space (standardised for Gaussian visible units)
-and run without autograd. Each one is a deterministic function of the parameters except the
-pseudo-likelihood, whose flipped units are drawn from the generator it is given.
+All functions take data already in the model's space (standardised for Gaussian visible units),
+compute with the energy interface of :mod:`dbn.energy` only, and run without autograd. Each one is
+a deterministic function of the parameters except the pseudo-likelihood monitor, whose flipped
+units are drawn from the generator it is given; :func:`exact_pseudo_likelihood` sums the same
+terms over every unit (scikit-learn's ``score_samples`` scale, :mod:`dbn.sklearn`).
 
 Keys of ``RBM.history_`` records (one dict per epoch):
 
@@ -51,23 +53,29 @@ Keys of ``RBM.history_`` records (one dict per epoch):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from dbn.rbm import RBM
+from dbn.energy import EnergyModel
 
-__all__ = ["reconstruction_errors", "pseudo_likelihood", "hidden_activity", "free_energy_gap"]
+__all__ = [
+    "reconstruction_errors",
+    "pseudo_likelihood",
+    "exact_pseudo_likelihood",
+    "hidden_activity",
+    "free_energy_gap",
+]
+
+#: elements of the flipped states and their hidden inputs that :func:`exact_pseudo_likelihood` holds at once
+PSEUDO_LIKELIHOOD_ELEMENTS = 2**22
 
 
 @torch.no_grad()
-def reconstruction_errors(rbm: RBM, v: Tensor) -> tuple[float, float | None]:
+def reconstruction_errors(rbm: EnergyModel, v: Tensor) -> tuple[float, float | None]:
     """Mean squared error and mean summed Bernoulli KL between ``v`` and its recreation."""
-    h = rbm.hidden.mean(rbm._hidden_input(v))
-    z = rbm._visible_input(h)
+    h = rbm.hidden.mean(rbm.hidden_input(v))
+    z = rbm.visible_input(h)
     recreation = rbm.visible.mean(z)
     mse = float(torch.mean((v - recreation) ** 2))
     if not rbm.visible.unit_interval:
@@ -80,22 +88,79 @@ def reconstruction_errors(rbm: RBM, v: Tensor) -> tuple[float, float | None]:
 
 
 @torch.no_grad()
-def pseudo_likelihood(rbm: RBM, v: Tensor, generator: torch.Generator | None = None) -> float | None:
-    """Per-unit log pseudo-likelihood, estimated by flipping one random unit of each sample."""
+def pseudo_likelihood(rbm: EnergyModel, v: Tensor, generator: torch.Generator | None = None) -> float | None:
+    """Per-unit log pseudo-likelihood, estimated by flipping one random unit of each sample
+    (the mean of :func:`exact_pseudo_likelihood` over the rows, divided by ``n_visible``)."""
     if not rbm.visible.unit_interval:
         return None
     rows = torch.arange(v.shape[0], device=v.device)
     cols = torch.randint(v.shape[1], (v.shape[0],), generator=generator, device=v.device)
     flipped = v.clone()
     flipped[rows, cols] = 1 - flipped[rows, cols]
-    gap = rbm._free_energy(flipped) - rbm._free_energy(v)
+    gap = rbm.model_free_energy(flipped) - rbm.model_free_energy(v)
     return float(F.logsigmoid(gap).mean())
 
 
 @torch.no_grad()
-def hidden_activity(rbm: RBM, v: Tensor) -> tuple[float, float]:
+def exact_pseudo_likelihood(rbm: EnergyModel, v: Tensor, *, max_elements: int = PSEUDO_LIKELIHOOD_ELEMENTS) -> Tensor:
+    r"""Log pseudo-likelihood of each row of ``v``, summed exactly over its visible units (nats).
+
+    The pseudo-likelihood (Besag 1975) replaces :math:`p(v)` by the product of the conditionals of
+    single units, which need no partition function: for binary units,
+    :math:`p(v_i \mid v_{-i}) = e^{-F(v)} / (e^{-F(v)} + e^{-F(\tilde v^{(i)})})`, so
+
+    .. math::
+
+        \log \mathrm{PL}(v) = \sum_{i=1}^{D} \log p(v_i \mid v_{-i})
+        = \sum_{i=1}^{D} \log \sigma\big(F(\tilde v^{(i)}) - F(v)\big),
+
+    where :math:`\tilde v^{(i)}` is :math:`v` with unit :math:`i` flipped to :math:`1 - v_i` and
+    :math:`F` the free energy. Flipping unit :math:`i` moves the hidden input :math:`W v + c` by
+    :math:`(1 - 2 v_i) W_{:, i}`, so the :math:`D` flipped states of a row take their hidden inputs
+    from one broadcast sum and their free energies from one call of ``model_free_energy``. Grey
+    levels are flipped the same way (as scikit-learn does); the result is then no longer a
+    likelihood. :func:`pseudo_likelihood` estimates the mean of this sum divided by :math:`D`.
+
+    Parameters
+    ----------
+    rbm : EnergyModel
+        A model with binary (Bernoulli) visible units.
+    v : Tensor of shape (n_samples, n_visible)
+        Visible states in [0, 1], on the model's device.
+    max_elements : int, default=PSEUDO_LIKELIHOOD_ELEMENTS
+        Bound on the elements of the flipped states and their hidden inputs held at once: the rows
+        are scored in chunks of ``max_elements // (D * (D + n_hidden))`` (at least one).
+
+    Returns
+    -------
+    Tensor of shape (n_samples,)
+        :math:`\log \mathrm{PL}(v)` of each row (<= 0), in the dtype of ``v``.
+
+    Raises
+    ------
+    ValueError
+        For visible units that are not binary, whose conditionals are densities.
+    """
+    if not rbm.visible.unit_interval:
+        raise ValueError(f"the pseudo-likelihood needs binary visible units, got {rbm.visible.name!r} units")
+    n_visible = v.shape[1]
+    rows = max(1, max_elements // (n_visible * (n_visible + rbm.n_hidden)))
+    flip = torch.eye(n_visible, dtype=torch.bool, device=v.device)  # state i of a row flips unit i
+    weight_t = rbm.weight.detach().T  # (n_visible, n_hidden): row i is what unit i adds to the hidden input
+    scores = []
+    for chunk in v.split(rows):
+        x = rbm.hidden_input(chunk)
+        flipped = torch.where(flip, (1 - chunk).unsqueeze(1), chunk.unsqueeze(1))  # (rows, D, D)
+        x_flipped = x.unsqueeze(1) + (1 - 2 * chunk).unsqueeze(2) * weight_t  # (rows, D, n_hidden)
+        gap = rbm.model_free_energy(flipped, x_flipped) - rbm.model_free_energy(chunk, x).unsqueeze(1)
+        scores.append(F.logsigmoid(gap).sum(1))
+    return torch.cat(scores)
+
+
+@torch.no_grad()
+def hidden_activity(rbm: EnergyModel, v: Tensor) -> tuple[float, float]:
     """Fractions of hidden units that are dead and saturated on ``v``."""
-    activity = rbm.hidden.mean(rbm._hidden_input(v))
+    activity = rbm.hidden.mean(rbm.hidden_input(v))
     if rbm.hidden.unit_interval:
         mean = activity.mean(0)
         return float((mean < 0.01).float().mean()), float((mean > 0.99).float().mean())
@@ -103,7 +168,7 @@ def hidden_activity(rbm: RBM, v: Tensor) -> tuple[float, float]:
 
 
 @torch.no_grad()
-def free_energy_gap(rbm: RBM, v_val: Tensor, v_train: Tensor) -> float:
+def free_energy_gap(rbm: EnergyModel, v_val: Tensor, v_train: Tensor) -> float:
     """Mean free energy of validation rows minus that of as many training rows."""
     n = min(v_val.shape[0], v_train.shape[0])
-    return float(rbm._free_energy(v_val[:n]).mean() - rbm._free_energy(v_train[:n]).mean())
+    return float(rbm.model_free_energy(v_val[:n]).mean() - rbm.model_free_energy(v_train[:n]).mean())

@@ -1,4 +1,4 @@
-r"""scikit-learn estimators built on :class:`~dbn.rbm.RBM` and :class:`~dbn.dbn.DeepBeliefNet`.
+r"""scikit-learn estimators built on :class:`~dbn.rbm.RBM` and :class:`~dbn.stack.DeepBeliefNet`.
 
 - :class:`RBMTransformer` — an RBM as a transformer: features are the hidden units' means; a
   drop-in for :class:`sklearn.neural_network.BernoulliRBM` that adds Gaussian visible units,
@@ -14,7 +14,10 @@ generator involved, so the same seed gives the same model on the same device. Mo
 ``device`` in the floating dtype of the training data (float32 stays float32, anything else
 becomes float64), and so do their outputs.
 Training is delegated to :meth:`RBM.fit <dbn.rbm.RBM.fit>`, :meth:`DeepBeliefNet.pretrain
-<dbn.dbn.DeepBeliefNet.pretrain>` and :meth:`DeepBeliefNet.finetune <dbn.dbn.DeepBeliefNet.finetune>`.
+<dbn.stack.DeepBeliefNet.pretrain>` and :meth:`DeepBeliefNet.finetune <dbn.stack.DeepBeliefNet.finetune>`,
+which receive the hyper-parameters as configuration objects (:class:`~dbn.config.CDConfig`,
+:class:`~dbn.config.TrainConfig`) built by ``fit`` from the tables :data:`TRANSFORMER_CD_FIELDS`,
+:data:`PRETRAIN_CD_FIELDS` and :data:`FINETUNE_TRAIN_FIELDS` (scikit-learn name -> field).
 
 A model fitted on a GPU keeps its tensors there, and so does its pickle: unpickle it on a machine
 with the same device, or move it first (``est.rbm_.cpu()``, ``est.dbn_.cpu()``).
@@ -22,12 +25,12 @@ with the same device, or move it first (``est.rbm_.cpu()``, ``est.dbn_.cpu()``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -40,20 +43,85 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import Tags, check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
 from torch import Tensor
 
-from dbn.dbn import DeepBeliefNet
-from dbn.rbm import RBM, hinton_momentum
+from dbn.config import CDConfig, TrainConfig
+from dbn.monitors import exact_pseudo_likelihood
+from dbn.rbm import RBM
+from dbn.stack import DeepBeliefNet
+from dbn.supervised import FINETUNE_DEFAULTS
+from dbn.targets import class_labels
 from dbn.validation import as_float_tensor, resolve_device
 
 __all__ = ["RBMTransformer", "DBNClassifier", "DBNRegressor"]
 
 #: what ``validate_data`` passes to the models: C-ordered float64 or float32 (kept) arrays
 _ARRAY_OPTIONS = {"dtype": (np.float64, np.float32), "order": "C"}
-#: elements of the (rows, features, hidden) tensor of flipped hidden inputs held at once
-_PSEUDO_LIKELIHOOD_BLOCK = 2**22
+
+# ------------------------------------------------------------------ hyper-parameters -> configurations
+# Each table maps an estimator's hyper-parameter (scikit-learn's name) to the field of the
+# configuration it sets; ``fit`` builds the configuration from ``get_params()`` with
+# :func:`config_from_params` and hands it whole to the model. The other hyper-parameters describe
+# the model (sizes, unit types) or the call (``device``, ``random_state``, ``verbose``).
+
+#: :class:`RBMTransformer` -> the :class:`~dbn.config.CDConfig` of :meth:`RBM.fit <dbn.rbm.RBM.fit>`
+TRANSFORMER_CD_FIELDS: dict[str, str] = {
+    "n_iter": "epochs",
+    "batch_size": "batch_size",
+    "learning_rate": "lr",
+    "k": "k",
+    "persistent": "persistent",
+    "momentum": "momentum",
+    "weight_decay": "weight_decay",
+}
+#: :class:`DBNClassifier`, :class:`DBNRegressor` -> the :class:`~dbn.config.CDConfig` of every RBM's pretraining
+PRETRAIN_CD_FIELDS: dict[str, str] = {
+    "pretrain_epochs": "epochs",
+    "batch_size": "batch_size",
+    "pretrain_learning_rate": "lr",
+    "k": "k",
+    "weight_decay": "weight_decay",
+}
+#: :class:`DBNClassifier`, :class:`DBNRegressor` -> the :class:`~dbn.config.TrainConfig` of fine-tuning
+FINETUNE_TRAIN_FIELDS: dict[str, str] = {
+    "finetune_epochs": "epochs",
+    "batch_size": "batch_size",
+    "finetune_learning_rate": "lr",
+    "optimizer": "optimizer",
+    "weight_decay": "weight_decay",
+    "validation_fraction": "validation_fraction",
+    "n_iter_no_change": "patience",
+}
+#: hyper-parameters whose None stands for the configuration's default (``momentum``: Hinton's
+#: schedule); elsewhere None is a value of the field itself (``lr=None``, ``patience=None``)
+DEFAULT_WHEN_NONE = frozenset({"momentum"})
+
+Config = TypeVar("Config", CDConfig, TrainConfig)
+
+
+def config_from_params(base: Config, fields: Mapping[str, str], params: Mapping[str, Any]) -> Config:
+    """``base`` with every field named in ``fields`` set from its estimator hyper-parameter.
+
+    Parameters
+    ----------
+    base : CDConfig or TrainConfig
+        The defaults of the fields no hyper-parameter sets.
+    fields : mapping of str to str
+        Hyper-parameter name -> configuration field (:data:`TRANSFORMER_CD_FIELDS`, ...).
+    params : mapping of str to object
+        The estimator's ``get_params()``.
+
+    Returns
+    -------
+    CDConfig or TrainConfig
+        A configuration of ``base``'s type, validated by its constructor.
+    """
+    values = {field: params[name] for name, field in fields.items()}
+    for name in DEFAULT_WHEN_NONE.intersection(fields):
+        if params[name] is None:
+            del values[fields[name]]
+    return base.replace(**values)
 
 
 def _seed(random_state: np.random.RandomState) -> int:
@@ -66,7 +134,9 @@ def _device(device: str | torch.device) -> torch.device:
     try:
         return resolve_device(device, torch.device("cpu"))
     except RuntimeError as error:
-        raise ValueError(f"device must name a torch device (e.g. 'cpu', 'cuda', 'cuda:1') or be 'auto', got {device!r}") from error
+        raise ValueError(
+            f"device must name a torch device (e.g. 'cpu', 'cuda', 'cuda:1') or be 'auto', got {device!r}"
+        ) from error
 
 
 def _torch_dtype(X: np.ndarray) -> torch.dtype:
@@ -76,27 +146,6 @@ def _torch_dtype(X: np.ndarray) -> torch.dtype:
 
 def _to_numpy(result: Tensor | np.ndarray) -> np.ndarray:
     return result.detach().cpu().numpy() if isinstance(result, Tensor) else result
-
-
-@torch.no_grad()
-def _pseudo_log_likelihood(rbm: RBM, V: Tensor) -> Tensor:
-    r"""Exact log pseudo-likelihood :math:`\sum_i \log p(v_i \mid v_{-i})` of each row of ``V``.
-
-    For Bernoulli visible units :math:`p(v_i \mid v_{-i}) = \sigma(F(\tilde v^{(i)}) - F(v))`,
-    where :math:`\tilde v^{(i)}` is ``v`` with unit ``i`` replaced by :math:`1 - v_i`. Flipping unit
-    ``i`` adds :math:`(1 - 2 v_i) W_{:, i}` to the hidden input and :math:`-(1 - 2 v_i) b_i` to the
-    visible term, so all ``n_visible`` free energies of a row come from one broadcast sum.
-    """
-    rows = max(1, _PSEUDO_LIKELIHOOD_BLOCK // (rbm.n_visible * rbm.n_hidden))
-    weight_t = rbm.weight.detach().T  # (n_visible, n_hidden): row i is the change of unit i
-    scores = []
-    for v in V.split(rows):
-        x = rbm._hidden_input(v)
-        step = 1 - 2 * v
-        x_flipped = x.unsqueeze(1) + step.unsqueeze(2) * weight_t
-        gap = rbm.hidden.log_partition(x).sum(1, keepdim=True) - rbm.hidden.log_partition(x_flipped).sum(2) - step * rbm.visible_bias
-        scores.append(F.logsigmoid(gap).sum(1))
-    return torch.cat(scores)
 
 
 def _bernoulli_visible(estimator: BaseEstimator) -> bool:
@@ -149,7 +198,7 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         0.0 and 56% with the default schedule, whose momentum of 0.9 outruns the chains.
     momentum : float in [0, 1), callable or None, default=None
         SGD momentum: a constant, or a function of the 0-based epoch returning it. None means 0.5
-        for the first 5 epochs, then 0.9 (:func:`dbn.rbm.hinton_momentum`). ``BernoulliRBM`` has
+        for the first 5 epochs, then 0.9 (:func:`dbn.config.hinton_momentum`). ``BernoulliRBM`` has
         none (0.0).
     weight_decay : float >= 0, default=0.0
         L2 penalty on the weights (not the biases), e.g. 2e-4.
@@ -247,21 +296,18 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """Number of output features, for ``get_feature_names_out``."""
         return self.rbm_.n_hidden
 
-    def _train(self, X: np.ndarray, *, epochs: int, warm_start: bool) -> None:
-        self.rbm_.fit(
-            X,
-            epochs=epochs,
-            batch_size=self.batch_size,
-            lr=self.learning_rate,
-            k=self.k,
-            persistent=self.persistent,
-            momentum=hinton_momentum if self.momentum is None else self.momentum,
-            weight_decay=self.weight_decay,
-            progress=bool(self.verbose),
-            device=_device(self.device),
-            seed=_seed(self._random_state),
-            warm_start=warm_start,
-        )
+    def _cd_config(self) -> CDConfig:
+        """The training configuration the hyper-parameters describe (:data:`TRANSFORMER_CD_FIELDS`)."""
+        return config_from_params(CDConfig(), TRANSFORMER_CD_FIELDS, self.get_params(deep=False))
+
+    def _new_rbm(self, X: np.ndarray) -> RBM:
+        """An untrained RBM for ``X``'s features, in its dtype."""
+        return RBM(X.shape[1], self.n_components, visible=self.visible, hidden=self.hidden, dtype=_torch_dtype(X))
+
+    def _train(self, X: np.ndarray, config: CDConfig, *, warm_start: bool) -> None:
+        """Train ``rbm_`` on ``X`` with ``config``, seeded from ``random_state``."""
+        device, seed = _device(self.device), _seed(self._random_state)
+        self.rbm_.fit(X, config=config, progress=bool(self.verbose), device=device, seed=seed, warm_start=warm_start)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: None = None) -> RBMTransformer:
@@ -287,9 +333,10 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         X = validate_data(self, X, **_ARRAY_OPTIONS)
         _check_training_data(self, X)
+        config = self._cd_config()
         self._random_state = check_random_state(self.random_state)
-        self.rbm_ = RBM(X.shape[1], self.n_components, visible=self.visible, hidden=self.hidden, dtype=_torch_dtype(X))
-        self._train(X, epochs=self.n_iter, warm_start=False)
+        self.rbm_ = self._new_rbm(X)
+        self._train(X, config, warm_start=False)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -321,10 +368,11 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         first_call = not hasattr(self, "rbm_")
         X = validate_data(self, X, **_ARRAY_OPTIONS, reset=first_call)
         _check_training_data(self, X)
+        config = self._cd_config().replace(epochs=1)
         if first_call:
             self._random_state = check_random_state(self.random_state)
-            self.rbm_ = RBM(X.shape[1], self.n_components, visible=self.visible, hidden=self.hidden, dtype=_torch_dtype(X))
-        self._train(X, epochs=1, warm_start=not first_call)
+            self.rbm_ = self._new_rbm(X)
+        self._train(X, config, warm_start=not first_call)
         return self
 
     def transform(self, X: Any) -> np.ndarray:
@@ -363,7 +411,9 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         check_is_fitted(self)
         H = check_array(X, **_ARRAY_OPTIONS)
         if H.shape[1] != self.rbm_.n_hidden:
-            raise ValueError(f"X has {H.shape[1]} features, but inverse_transform expects {self.rbm_.n_hidden} (n_components)")
+            raise ValueError(
+                f"X has {H.shape[1]} features, but inverse_transform expects {self.rbm_.n_hidden} (n_components)"
+            )
         with torch.no_grad():
             return _to_numpy(self.rbm_.visible_probs(H))
 
@@ -371,12 +421,13 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def score_samples(self, X: Any) -> np.ndarray:
         """Log pseudo-likelihood of each row: :math:`\\sum_i \\log p(v_i \\mid v_{-i})`, in nats.
 
-        The sum runs over all ``n_features`` units and is computed exactly, so the result is
-        deterministic. Its scale is that of ``BernoulliRBM.score_samples``, which returns
-        ``n_features`` times the term of one randomly chosen unit, an unbiased estimate of this
-        sum; divide by ``n_features_in_`` for the per-unit value recorded as
-        ``pseudo_likelihood`` in ``rbm_.history_``. As in scikit-learn, grey levels ``v_i`` are
-        flipped to ``1 - v_i``. Only for ``visible="bernoulli"``.
+        The sum runs over all ``n_features`` units and is computed exactly
+        (:func:`dbn.monitors.exact_pseudo_likelihood`), so the result is deterministic. Its scale
+        is that of ``BernoulliRBM.score_samples``, which returns ``n_features`` times the term of
+        one randomly chosen unit, an unbiased estimate of this sum; divide by ``n_features_in_``
+        for the per-unit value recorded as ``pseudo_likelihood`` in ``rbm_.history_``. As in
+        scikit-learn, grey levels ``v_i`` are flipped to ``1 - v_i``. Only for
+        ``visible="bernoulli"``.
 
         Parameters
         ----------
@@ -391,7 +442,7 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         check_is_fitted(self)
         X = validate_data(self, X, **_ARRAY_OPTIONS, reset=False)
         V = as_float_tensor(X, "X", dtype=self.rbm_.dtype, device=self.rbm_.device, unit_interval=True)
-        return _to_numpy(_pseudo_log_likelihood(self.rbm_, V))
+        return _to_numpy(exact_pseudo_likelihood(self.rbm_, V))
 
 
 class _DeepBeliefNetEstimator(BaseEstimator):
@@ -464,35 +515,18 @@ class _DeepBeliefNetEstimator(BaseEstimator):
     def _fit_network(self, X: np.ndarray, y: np.ndarray) -> None:
         """Pretrain a new network on ``X``, then fine-tune it on ``(X, y)``; keep it as ``dbn_``."""
         _check_training_data(self, X)
-        sizes = [self.hidden_layer_sizes] if isinstance(self.hidden_layer_sizes, Integral) else list(self.hidden_layer_sizes)
-        random_state = check_random_state(self.random_state)
-        device = _device(self.device)
+        params = self.get_params(deep=False)
+        pretrain_config = config_from_params(CDConfig(), PRETRAIN_CD_FIELDS, params)
+        finetune_config = config_from_params(FINETUNE_DEFAULTS, FINETUNE_TRAIN_FIELDS, params)
+        sizes = self.hidden_layer_sizes
+        layers = [X.shape[1], *([sizes] if isinstance(sizes, Integral) else sizes)]
+        random_state, device, progress = check_random_state(self.random_state), _device(self.device), bool(self.verbose)
         self.dbn_ = DeepBeliefNet(
-            [X.shape[1], *sizes],
-            visible=self.visible,
-            hidden=self.hidden,
-            epochs=self.pretrain_epochs,
-            lr=self.pretrain_learning_rate,
-            batch_size=self.batch_size,
-            k=self.k,
-            weight_decay=self.weight_decay,
-            dtype=_torch_dtype(X),
+            layers, visible=self.visible, hidden=self.hidden, dtype=_torch_dtype(X), config=pretrain_config
         )
-        self.dbn_.pretrain(X, progress=bool(self.verbose), device=device, seed=_seed(random_state))
+        self.dbn_.pretrain(X, progress=progress, device=device, seed=_seed(random_state))
         self.dbn_.finetune(
-            X,
-            y,
-            task=self._task,
-            epochs=self.finetune_epochs,
-            batch_size=self.batch_size,
-            lr=self.finetune_learning_rate,
-            optimizer=self.optimizer,
-            weight_decay=self.weight_decay,
-            validation_fraction=self.validation_fraction,
-            patience=self.n_iter_no_change,
-            device=device,
-            seed=_seed(random_state),
-            progress=bool(self.verbose),
+            X, y, task=self._task, config=finetune_config, device=device, seed=_seed(random_state), progress=progress
         )
 
     def _validated(self, X: Any) -> np.ndarray:
@@ -503,9 +537,9 @@ class _DeepBeliefNetEstimator(BaseEstimator):
 class DBNClassifier(ClassifierMixin, _DeepBeliefNetEstimator):
     """Deep belief network classifier: greedy RBM pretraining, then fine-tuning with a softmax layer.
 
-    ``fit`` pretrains a stack of RBMs on ``X`` (:meth:`dbn.dbn.DeepBeliefNet.pretrain`), unrolls
+    ``fit`` pretrains a stack of RBMs on ``X`` (:meth:`dbn.stack.DeepBeliefNet.pretrain`), unrolls
     it into a feed-forward network with one output per class, and trains the whole network by
-    backpropagation on the cross-entropy (:meth:`dbn.dbn.DeepBeliefNet.finetune`), keeping the
+    backpropagation on the cross-entropy (:meth:`dbn.stack.DeepBeliefNet.finetune`), keeping the
     weights of the epoch with the lowest validation loss.
 
     Parameters
@@ -552,7 +586,7 @@ class DBNClassifier(ClassifierMixin, _DeepBeliefNetEstimator):
 
     Attributes
     ----------
-    dbn_ : dbn.dbn.DeepBeliefNet
+    dbn_ : dbn.stack.DeepBeliefNet
         The trained network (a ``torch.nn.Module`` on ``device``): ``dbn_.rbms`` the pretrained
         RBMs, ``dbn_.mlp_`` the fine-tuned network, ``dbn_.pretrain_history_`` and
         ``dbn_.finetune_history_`` the per-epoch records.
@@ -604,8 +638,10 @@ class DBNClassifier(ClassifierMixin, _DeepBeliefNetEstimator):
             for Bernoulli visible units, if some class is too small for the stratified validation
             split, or if ``device`` names no torch device.
         """
+        # validate_data: y given, 1-D (a column vector warns), finite, one label per row of X;
+        # class_labels (the check fine-tuning applies again): discrete labels, before any training
         X, y = validate_data(self, X, y, **_ARRAY_OPTIONS)
-        check_classification_targets(y)
+        class_labels(y, X.shape[0])
         self._fit_network(X, y)
         self.classes_ = self.dbn_.classes_
         return self
@@ -646,9 +682,9 @@ class DBNClassifier(ClassifierMixin, _DeepBeliefNetEstimator):
 class DBNRegressor(RegressorMixin, _DeepBeliefNetEstimator):
     """Deep belief network regressor: greedy RBM pretraining, then fine-tuning with a linear output.
 
-    ``fit`` pretrains a stack of RBMs on ``X`` (:meth:`dbn.dbn.DeepBeliefNet.pretrain`), unrolls
+    ``fit`` pretrains a stack of RBMs on ``X`` (:meth:`dbn.stack.DeepBeliefNet.pretrain`), unrolls
     it into a feed-forward network with one linear output per target, and trains the whole
-    network by backpropagation on the mean squared error (:meth:`dbn.dbn.DeepBeliefNet.finetune`),
+    network by backpropagation on the mean squared error (:meth:`dbn.stack.DeepBeliefNet.finetune`),
     keeping the weights of the epoch with the lowest validation loss. The targets are
     standardised for training (zero mean, unit variance per output, with
     :class:`~sklearn.preprocessing.StandardScaler`) and predictions mapped back, so that the
@@ -697,7 +733,7 @@ class DBNRegressor(RegressorMixin, _DeepBeliefNetEstimator):
 
     Attributes
     ----------
-    dbn_ : dbn.dbn.DeepBeliefNet
+    dbn_ : dbn.stack.DeepBeliefNet
         The trained network (a ``torch.nn.Module`` on ``device``), predicting standardised
         targets: ``dbn_.rbms`` the pretrained RBMs, ``dbn_.mlp_`` the fine-tuned network,
         ``dbn_.pretrain_history_`` and ``dbn_.finetune_history_`` the per-epoch records.
@@ -763,4 +799,5 @@ class DBNRegressor(RegressorMixin, _DeepBeliefNetEstimator):
         """
         X = self._validated(X)
         output = _to_numpy(self.dbn_.predict(X))
-        return self._target_scaler.inverse_transform(output.reshape(X.shape[0], -1)).reshape(output.shape).astype(output.dtype, copy=False)
+        targets = self._target_scaler.inverse_transform(output.reshape(X.shape[0], -1))
+        return targets.reshape(output.shape).astype(output.dtype, copy=False)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -15,9 +19,19 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from dbn.sklearn import DBNClassifier, DBNRegressor, RBMTransformer
+from dbn.config import CDConfig, TrainConfig, hinton_momentum
+from dbn.sklearn import (
+    FINETUNE_TRAIN_FIELDS,
+    PRETRAIN_CD_FIELDS,
+    TRANSFORMER_CD_FIELDS,
+    DBNClassifier,
+    DBNRegressor,
+    RBMTransformer,
+)
 
-SMALL_DBN = {"hidden_layer_sizes": (16,), "pretrain_epochs": 2, "finetune_epochs": 30, "batch_size": 20, "device": "cpu"}
+SMALL_DBN = {
+    "hidden_layer_sizes": (16,), "pretrain_epochs": 2, "finetune_epochs": 30, "batch_size": 20, "device": "cpu"
+}
 
 # The estimator checks, on small fast instances. The DBNClassifier instances fine-tune on all rows
 # (validation_fraction=0, as MLPClassifier's default): its stratified hold-out needs two rows per
@@ -37,53 +51,116 @@ BERNOULLI_INSTANCES = [
 # with a ValueError by design; scikit-learn has no tag for a [0, 1] input range (the positive_only
 # tag these instances set only shifts the checks' data to X >= 0, leaving values above 1). Each of
 # these checks passes for the same estimator with visible="gaussian" (GAUSSIAN_INSTANCES), which
-# runs the same code with any real data.
-_OUT_OF_RANGE = (
-    "the check's X has values above 1, which visible='bernoulli' rejects with a ValueError by "
-    "design (no estimator tag declares a [0, 1] input range); the check passes with visible='gaussian'"
-)
-_RANGE_CHECKS = [
-    "check_estimators_overwrite_params",
-    "check_dont_overwrite_parameters",
-    "check_estimators_fit_returns_self",
-    "check_readonly_memmap_input",
-    "check_n_features_in_after_fitting",
-    "check_estimators_dtypes",
-    "check_pipeline_consistency",
-    "check_estimators_pickle",
-    "check_f_contiguous_array_estimator",
-    "check_methods_sample_order_invariance",
-    "check_methods_subset_invariance",
-    "check_fit2d_1sample",
-    "check_fit2d_1feature",
-    "check_dict_unchanged",
-    "check_fit_idempotent",
-    "check_fit_check_is_fitted",
-    "check_n_features_in",
-    "check_fit2d_predict1d",
-]
-_RANGE_CHECKS_BY_KIND = {
-    RBMTransformer: ["check_transformer_data_not_an_array", "check_transformer_general", "check_transformer_preserve_dtypes"],
-    DBNClassifier: ["check_classifier_data_not_an_array", "check_classifiers_classes", "check_classifiers_train"],
-    DBNRegressor: [
-        "check_regressors_train",
-        "check_regressor_data_not_an_array",
-        "check_regressor_multioutput",
-        "check_regressors_no_decision_function",
-        "check_regressors_int",
-    ],
+# runs the same code with any real data. For visible="bernoulli" each must raise the exception
+# named here, caused by exactly this ValueError: another exception, or a pass, fails the test.
+OUT_OF_RANGE_ERROR = r"X must lie in \[0, 1\] for Bernoulli visible units"
+# check_fit2d_1sample and check_fit2d_1feature accept a ValueError only if it speaks of the one
+# sample or feature they fit on, and raise an AssertionError from any other.
+RANGE_CHECKS: dict[str, type[Exception]] = {
+    "check_estimators_overwrite_params": ValueError,
+    "check_dont_overwrite_parameters": ValueError,
+    "check_estimators_fit_returns_self": ValueError,
+    "check_readonly_memmap_input": ValueError,
+    "check_n_features_in_after_fitting": ValueError,
+    "check_estimators_dtypes": ValueError,
+    "check_pipeline_consistency": ValueError,
+    "check_estimators_pickle": ValueError,
+    "check_f_contiguous_array_estimator": ValueError,
+    "check_methods_sample_order_invariance": ValueError,
+    "check_methods_subset_invariance": ValueError,
+    "check_fit2d_1sample": AssertionError,
+    "check_fit2d_1feature": AssertionError,
+    "check_dict_unchanged": ValueError,
+    "check_fit_idempotent": ValueError,
+    "check_fit_check_is_fitted": ValueError,
+    "check_n_features_in": ValueError,
+    "check_fit2d_predict1d": ValueError,
+}
+RANGE_CHECKS_BY_KIND: dict[type, dict[str, type[Exception]]] = {
+    RBMTransformer: {
+        "check_transformer_data_not_an_array": ValueError,
+        "check_transformer_general": ValueError,
+        "check_transformer_preserve_dtypes": ValueError,
+    },
+    DBNClassifier: {
+        "check_classifier_data_not_an_array": ValueError,
+        "check_classifiers_classes": ValueError,
+        "check_classifiers_train": ValueError,
+    },
+    DBNRegressor: {
+        "check_regressors_train": ValueError,
+        "check_regressor_data_not_an_array": ValueError,
+        "check_regressor_multioutput": ValueError,
+        "check_regressors_no_decision_function": ValueError,
+        "check_regressors_int": ValueError,
+    },
 }
 
 
-def _expected_failed_checks(estimator) -> dict[str, str]:
+def expected_failure(estimator, check) -> type[Exception] | None:
+    """The exception ``check`` must raise for ``estimator`` (its data leave [0, 1]), or None."""
     if estimator.visible != "bernoulli":
-        return {}
-    return {name: _OUT_OF_RANGE for name in _RANGE_CHECKS + _RANGE_CHECKS_BY_KIND[type(estimator)]}
+        return None
+    check = inspect.unwrap(check)
+    name = check.func.__name__ if isinstance(check, functools.partial) else check.__name__
+    return {**RANGE_CHECKS, **RANGE_CHECKS_BY_KIND[type(estimator)]}.get(name)
 
 
-@parametrize_with_checks(GAUSSIAN_INSTANCES + BERNOULLI_INSTANCES, expected_failed_checks=_expected_failed_checks)
+def root_cause(error: BaseException) -> BaseException:
+    """The first exception of the chain that ``raise ... from`` built."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error
+
+
+@parametrize_with_checks(GAUSSIAN_INSTANCES + BERNOULLI_INSTANCES)
 def test_estimator_checks(estimator, check) -> None:
-    check(estimator)
+    expected = expected_failure(estimator, check)
+    if expected is None:
+        check(estimator)
+        return
+    with pytest.raises(expected) as caught:
+        check(estimator)
+    cause = root_cause(caught.value)
+    assert isinstance(cause, ValueError) and re.search(OUT_OF_RANGE_ERROR, str(cause)), f"unexpected failure: {cause!r}"
+
+
+# ------------------------------------------------------------------- hyper-parameters -> configurations
+
+#: hyper-parameters that describe the model or the call rather than a training configuration
+STRUCTURE_AND_CALL = {"visible", "hidden", "device", "random_state", "verbose"}
+
+
+def test_every_hyper_parameter_sets_a_config_field_or_describes_the_model() -> None:
+    assert set(RBMTransformer().get_params()) == {*TRANSFORMER_CD_FIELDS, "n_components", *STRUCTURE_AND_CALL}
+    for estimator in (DBNClassifier(), DBNRegressor()):
+        expected = {*PRETRAIN_CD_FIELDS, *FINETUNE_TRAIN_FIELDS, "hidden_layer_sizes", *STRUCTURE_AND_CALL}
+        assert set(estimator.get_params()) == expected
+    cd_fields = {spec.name for spec in dataclasses.fields(CDConfig)}
+    assert {*TRANSFORMER_CD_FIELDS.values(), *PRETRAIN_CD_FIELDS.values()} <= cd_fields
+    assert set(FINETUNE_TRAIN_FIELDS.values()) <= {spec.name for spec in dataclasses.fields(TrainConfig)}
+
+
+def test_fit_trains_with_the_configurations_the_hyper_parameters_describe(split) -> None:
+    X, y = split[0][:200], split[2][:200]
+    options = {"device": "cpu", "random_state": 0}
+    transformer = RBMTransformer(
+        8, learning_rate=0.05, batch_size=25, n_iter=2, k=2, persistent=True, momentum=0.3, weight_decay=1e-4, **options
+    ).fit(X)
+    assert transformer.rbm_.fit_config_ == CDConfig(
+        epochs=2, batch_size=25, lr=0.05, k=2, persistent=True, momentum=0.3, weight_decay=1e-4
+    )
+    assert transformer.partial_fit(X).rbm_.fit_config_ == transformer.rbm_.fit_config_.replace(epochs=1)
+    default = RBMTransformer(8, n_iter=1, **options).fit(X)  # momentum=None: Hinton's schedule; lr=None: 0.1
+    assert default.rbm_.fit_config_ == CDConfig(epochs=1, batch_size=10, lr=0.1, momentum=hinton_momentum)
+    classifier = DBNClassifier(
+        (8,), pretrain_epochs=2, pretrain_learning_rate=0.05, k=2, finetune_epochs=3, finetune_learning_rate=0.01,
+        optimizer="adam", batch_size=50, weight_decay=1e-4, validation_fraction=0.2, n_iter_no_change=None, **options,
+    ).fit(X, y)
+    assert classifier.dbn_.layer_configs == [CDConfig(epochs=2, batch_size=50, lr=0.05, k=2, weight_decay=1e-4)]
+    assert classifier.dbn_.finetune_config_ == TrainConfig(
+        epochs=3, batch_size=50, lr=0.01, optimizer="adam", weight_decay=1e-4, validation_fraction=0.2, patience=None
+    )
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -100,9 +177,10 @@ def fitted(split):
     """One fitted instance of each estimator, on the digits (pixels in [0, 1], float32)."""
     X_train, _, y_train, _ = split
     transformer = RBMTransformer(32, n_iter=3, batch_size=20, device="cpu", random_state=0).fit(X_train)
-    classifier = DBNClassifier((64,), pretrain_epochs=3, finetune_epochs=20, device="cpu", random_state=0).fit(X_train, y_train)
+    options = {"pretrain_epochs": 3, "device": "cpu", "random_state": 0}
+    classifier = DBNClassifier((64,), finetune_epochs=20, **options).fit(X_train, y_train)
     targets = np.column_stack([X_train.mean(1), X_train[:, :32].sum(1)])
-    regressor = DBNRegressor((32,), pretrain_epochs=3, finetune_epochs=30, device="cpu", random_state=0).fit(X_train, targets)
+    regressor = DBNRegressor((32,), finetune_epochs=30, **options).fit(X_train, targets)
     return transformer, classifier, regressor
 
 
@@ -156,7 +234,7 @@ def test_score_samples_is_the_exact_pseudo_likelihood(fitted, split) -> None:
     np.testing.assert_allclose(scores, expected.numpy(), rtol=1e-4)
     # deterministic and row-wise: a subset or a permutation scores the same rows the same
     np.testing.assert_array_equal(transformer.score_samples(X[::-1]), scores[::-1])
-    np.testing.assert_allclose(transformer.score_samples(X[:3]), scores[:3], rtol=1e-5)  # float32 rounding
+    np.testing.assert_allclose(transformer.score_samples(X[:3]), scores[:3], rtol=1e-5)  # float32 precision
 
 
 def test_score_samples_exists_only_for_bernoulli_visible_units() -> None:
@@ -191,7 +269,9 @@ def test_partial_fit_over_chunks_approaches_fit(split) -> None:
 
 def test_persistent_chains_and_a_momentum_function(split) -> None:
     X = split[0][:200]
-    transformer = RBMTransformer(8, n_iter=2, persistent=True, momentum=lambda epoch: 0.5, device=torch.device("cpu"), random_state=0)
+    transformer = RBMTransformer(
+        8, n_iter=2, persistent=True, momentum=lambda epoch: 0.5, device=torch.device("cpu"), random_state=0
+    )
     transformer.fit(X).partial_fit(X)
     assert transformer.rbm_.persistent_chains_.shape == (10, 64)
     assert [record["momentum"] for record in transformer.rbm_.history_] == [0.5] * 3
@@ -303,12 +383,21 @@ def test_documented_errors(fitted) -> None:
         DBNRegressor((4,), device="cpu").fit(X, np.full(20, np.nan))
 
 
+def test_labels_are_checked_before_any_training() -> None:
+    X = np.random.default_rng(0).random((20, 64))
+    classifier = DBNClassifier((4,), device="cpu")
+    with pytest.raises(ValueError, match="Unknown label type"):
+        classifier.fit(X, np.linspace(0, 1, 20))
+    assert not hasattr(classifier, "dbn_")
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_device(split) -> None:
     X_train, X_test, y_train, _ = split
     transformer = RBMTransformer(16, n_iter=2, device="cuda", random_state=0).fit(X_train)
     assert transformer.rbm_.device.type == "cuda"
     assert isinstance(transformer.transform(X_test), np.ndarray)
-    classifier = DBNClassifier((16,), pretrain_epochs=1, finetune_epochs=2, device="auto", random_state=0).fit(X_train, y_train)
+    classifier = DBNClassifier((16,), pretrain_epochs=1, finetune_epochs=2, device="auto", random_state=0)
+    classifier.fit(X_train, y_train)
     assert classifier.dbn_.device.type == "cuda"
     assert classifier.predict(X_test).shape == (len(X_test),)
