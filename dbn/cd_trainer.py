@@ -9,6 +9,8 @@ arguments, builds one, and hands it to :func:`dbn.loop.run_epochs`.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor
 
@@ -20,7 +22,10 @@ from dbn.distributed import data_parallel, is_distributed, reduce_record
 from dbn.energy import EnergyModel
 from dbn.graphs import EpochRunner
 
-__all__ = ["CDTrainer", "make_optimizer"]
+__all__ = ["MAX_UPDATE_RATIO", "CDTrainer", "make_optimizer"]
+
+#: a first update of an epoch that changes the weights by more than this many times their norm has diverged
+MAX_UPDATE_RATIO = 10.0
 
 
 def make_optimizer(rbm: EnergyModel, config: CDConfig, lr: float) -> torch.optim.Optimizer:
@@ -153,3 +158,20 @@ class CDTrainer:
             **self.objective.read_monitors(),
         }
         return reduce_record(record, rbm.weight.device)
+
+    def divergence(self, record: dict) -> str | None:
+        """An exploding update: :math:`\\|\\Delta W\\| / \\|W\\|` above :data:`MAX_UPDATE_RATIO`."""
+        ratio = record["update_ratio"]
+        if ratio > MAX_UPDATE_RATIO:
+            return f"the epoch's first update changed the weights by {ratio:.3g} times their norm (more than {MAX_UPDATE_RATIO:g})"
+        return None
+
+    def finish(self, history: list[dict]) -> None:
+        """Warn when every hidden unit ended dead or saturated (the model can represent nothing)."""
+        last = history[-1] if history else None
+        if last is not None and last["dead_fraction"] + last["saturated_fraction"] >= 1.0:
+            warnings.warn(
+                f"every hidden unit is dead or saturated after epoch {last['epoch']} (dead {last['dead_fraction']:.0%}, "
+                f"saturated {last['saturated_fraction']:.0%}): the features carry no information; try a lower lr than "
+                f"{last['lr']}", RuntimeWarning, stacklevel=4,
+            )

@@ -24,6 +24,8 @@ may be given instead; ``classify=True`` then keeps the targets as integer class 
 from __future__ import annotations
 
 import copy
+import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,7 +40,13 @@ from dbn.loop import Callback, check_callbacks, run_epochs
 from dbn.targets import as_target_tensor, split_rows
 from dbn.validation import as_float_tensor, resolve_device
 
-__all__ = ["LOSSES", "EarlyStopping", "evaluate", "make_optimizer", "train_network"]
+__all__ = ["CHANCE_FRACTION", "LOSSES", "MAX_LOSS_GROWTH", "EarlyStopping", "chance_loss", "evaluate", "make_optimizer",
+           "train_network"]
+
+#: a training loss above this many times that of the initial network has diverged
+MAX_LOSS_GROWTH = 100.0
+#: a classifier whose final training loss is above this fraction of :func:`chance_loss` learnt nothing
+CHANCE_FRACTION = 0.9
 
 #: a loss: (model outputs, targets) -> scalar mean over rows
 LossFunction = Callable[[Tensor, Tensor], Tensor]
@@ -63,6 +71,14 @@ LOSSES: dict[str, LossFunction] = {
 def _module_device(model: nn.Module) -> torch.device:
     parameter = next(model.parameters(), None)
     return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def chance_loss(y: Tensor | np.ndarray) -> float:
+    r"""Cross-entropy of predicting the class frequencies :math:`p_c` of ``y``: :math:`-\sum_c p_c \log p_c`."""
+    labels = y.cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
+    counts = np.bincount(labels.astype(np.int64).ravel())
+    frequencies = counts[counts > 0] / counts.sum()
+    return float(-(frequencies * np.log(frequencies)).sum())
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -147,6 +163,31 @@ class SupervisedEpochs:
         self.generator = torch.Generator(device=device).manual_seed(seed)
         self.total = torch.zeros((), device=device, dtype=torch.float64)
         self.rows = 0
+        self.initial_loss: float | None = None
+
+    def measure_initial_loss(self) -> None:
+        """The training loss of the network before training: the reference of :meth:`divergence`."""
+        loss, _ = evaluate(self.model, self.data["X"], self.data["y"], self.loss_fn)
+        self.initial_loss = float(distributed.pooled_mean(loss.reshape(1), [self.data["X"].shape[0]])[0])
+
+    def divergence(self, record: dict) -> str | None:
+        """A training loss that grew above :data:`MAX_LOSS_GROWTH` times the initial network's."""
+        initial, loss = self.initial_loss, record["train_loss"]
+        if initial is not None and math.isfinite(initial) and loss > MAX_LOSS_GROWTH * max(initial, 1e-12):
+            return f"the training loss {loss:.4g} is over {MAX_LOSS_GROWTH:g} times that of the initial network ({initial:.4g})"
+        return None
+
+    def finish(self, history: list[dict]) -> None:
+        """Warn when a classifier's training loss stays at the chance level (it learnt only the class frequencies)."""
+        if not self.classify or not history:
+            return
+        chance, final = chance_loss(self.data["y"]), history[-1]["train_loss"]
+        if final >= CHANCE_FRACTION * chance:
+            warnings.warn(
+                f"the training loss {final:.4g} after epoch {history[-1]['epoch']} is still at the chance level "
+                f"({chance:.4g}, predicting the class frequencies): the network learnt nothing else; try another lr than "
+                f"{history[-1]['lr']}, or more epochs", RuntimeWarning, stacklevel=4,
+            )
 
     def _order(self, epoch: int) -> Tensor:
         n = self.data["X"].shape[0]
@@ -176,8 +217,6 @@ class SupervisedEpochs:
             rows_measured += [X_val.shape[0]] * (len(measured) - 1)
         # means over every rank's rows; the epoch's one synchronisation with the device
         values = distributed.pooled_mean(torch.stack(measured), rows_measured).tolist()
-        if not np.isfinite(values[0]):
-            raise ValueError(f"the training loss became {values[0]} in epoch {epoch + 1}: lower lr")
         return {
             "epoch": epoch + 1,
             "train_loss": values[0],
@@ -221,6 +260,7 @@ def train_network(
     progress: bool = True,
     description: str = "train",
     callbacks: Sequence[Callback] = (),
+    guard: bool = True,
     **overrides: Any,
 ) -> list[dict]:
     """Train ``model`` by minibatch gradient descent on ``loss``; return the per-epoch history.
@@ -266,6 +306,12 @@ def train_network(
     callbacks : sequence of callables
         ``callback(model, record)`` after each epoch (the record as returned, ``best`` still
         False); every callback is called, and training stops when any returns True.
+    guard : bool
+        Stop with :class:`dbn.loop.DivergenceError` when the loss or a parameter becomes NaN or
+        infinite, or the loss grows above :data:`MAX_LOSS_GROWTH` times the initial network's; the
+        weights of the last good epoch are restored. A classifier whose loss stays at the chance
+        level gets a ``RuntimeWarning``. ``False`` trains on whatever happens (the comparisons of
+        :mod:`dbn.compare` mark each diverged model of a batch themselves).
 
     Returns
     -------
@@ -278,8 +324,9 @@ def train_network(
     Raises
     ------
     ValueError
-        For mismatched rows, NaN or infinite inputs or targets, bad options, and a loss that
-        becomes NaN or infinite (the error names the epoch; lower ``lr``).
+        For mismatched rows, NaN or infinite inputs or targets, and bad options.
+    DivergenceError
+        (a ``ValueError``) When training diverges (see ``guard``); the error names the epoch and the lr.
 
     Notes
     -----
@@ -309,10 +356,12 @@ def train_network(
         data["X_val"], data["y_val"] = data["X_val"][own], data["y_val"][own]
 
     task = SupervisedEpochs(network, model, data, loss_fn, config, classify=classify, seed=seed, device=device)
+    if guard:
+        task.measure_initial_loss()
     stopping = EarlyStopping(config.patience)
     history: list[dict] = []
     run_epochs(task, config.epochs, model=model, history=history, device=device, description=description,
-               progress=progress, callbacks=[*callbacks, stopping])
+               progress=progress, callbacks=[*callbacks, stopping], guard=guard)
     stopping.restore(model, history)
     model.eval()
     return history
