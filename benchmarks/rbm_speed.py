@@ -5,7 +5,7 @@ found, otherwise random binary rows of MNIST's density), 500 hidden units, batch
 rate 0.1. Contenders:
 
 * ``sklearn``: ``BernoulliRBM(n_components=500, batch_size=100, n_iter=1)`` on float32 input;
-* ``torch loop``: a minimal hand-written torch CD-1 loop, the reference the issue quotes;
+* ``torch loop``: a minimal hand-written torch CD-1 loop, the reference for any CD-1 implementation;
 * ``dbn``: ``RBM(784, 500).fit(X, epochs=1, batch_size=100)``; the time of its updates alone
   (``history_[-1]["seconds"]``) and of the whole call (data checks and monitors included);
 * ``dbn ... bfloat16`` (CPU) / ``tf32`` (CUDA): the same with ``precision=`` (:mod:`dbn.precision`);

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from dbn.compare import build_mlp
 from dbn.datasets import load
 from dbn.diagnostics import layer_statistics, plot_layer_histograms, trace_layers
 from dbn.init import init_
+from dbn.stacked import build_mlp
 
 DEPTH, WIDTH, ROWS = 10, 100, 1000
 CASES = [
@@ -41,13 +41,16 @@ X, y = load(args.data)
 X, y = X[:ROWS], y[:ROWS]
 for activation, scheme, options in CASES:
     label = f"{activation}, {scheme}" + "".join(f" {k}={v}" for k, v in options.items())
-    model = init_(build_mlp(X.shape[1], [WIDTH] * DEPTH, 10, activation), scheme, generator=torch.Generator().manual_seed(0), **options)
+    generator = torch.Generator().manual_seed(0)
+    model = init_(build_mlp(X.shape[1], [WIDTH] * DEPTH, 10, activation), scheme, generator=generator, **options)
     stats = layer_statistics(model, X, y)[:-1]
     print(f"\n{label}")
     print("  layer  " + "  ".join(f"{r['layer']:>8d}" for r in stats))
     print("  std a  " + "  ".join(f"{r['std']:8.2e}" for r in stats))
-    print("  flat   " + "  ".join(f"{r['saturated']:8.2f}" for r in stats) + ("   (saturated)" if activation == "tanh" else "   (off: z <= 0)"))
+    flat = "   (saturated)" if activation == "tanh" else "   (off: z <= 0)"
+    print("  flat   " + "  ".join(f"{r['saturated']:8.2f}" for r in stats) + flat)
     print("  std dz " + "  ".join(f"{r['gradient_std']:8.1e}" for r in stats))
     name = f"depth_{activation}_{scheme}" + "".join(f"_{k}{v}" for k, v in options.items())
-    plot_layer_histograms(trace_layers(model, X, y), Path(args.out) / f"{name}.png", title=f"{DEPTH}-layer {label} at initialisation")
+    plot_layer_histograms(trace_layers(model, X, y), Path(args.out) / f"{name}.png",
+                          title=f"{DEPTH}-layer {label} at initialisation")
 print(f"\nhistograms saved in {args.out}")

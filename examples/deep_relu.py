@@ -17,8 +17,10 @@ from pathlib import Path
 
 import torch
 
-from dbn.compare import compare_inits, plot_curves, results_table
+from dbn.compare import compare_inits
 from dbn.datasets import load
+from dbn.figures import plot_curves
+from dbn.reports import results_table
 
 DEPTH, WIDTH = 30, 64
 SEEDS, EPOCHS, LRS = 3, 25, [0.001, 0.003, 0.01, 0.03, 0.1]
@@ -32,8 +34,8 @@ torch.set_num_threads(1)
 X, y = load(args.data)
 if args.data == "mnist":
     X, y = X[:10000], y[:10000]
-records = compare_inits(X, y, hidden=[WIDTH] * DEPTH, activation="relu", schemes=["xavier_uniform", "he_normal"], seeds=SEEDS,
-                        epochs=EPOCHS, lrs=LRS, progress=True)
+records = compare_inits(X, y, hidden=[WIDTH] * DEPTH, activation="relu", schemes=["xavier_uniform", "he_normal"],
+                        seeds=SEEDS, epochs=EPOCHS, lrs=LRS, progress=True)
 print(f"{DEPTH}-layer ReLU MLP ({WIDTH} units), {args.data}, {EPOCHS} epochs, lr searched over {LRS}, {SEEDS} seeds")
 print(results_table(records))
 for scheme in ("xavier_uniform", "he_normal"):

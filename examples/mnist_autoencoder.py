@@ -25,7 +25,7 @@ from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 
 from dbn.datasets import load
-from dbn.dbn import DeepBeliefNet
+from dbn.stack import DeepBeliefNet
 
 HIDDEN = {"mnist": [1000, 500, 250, 30], "digits": [256, 128, 64, 10]}
 UNITS = ["bernoulli", "bernoulli", "bernoulli", "gaussian"]

@@ -32,13 +32,16 @@ from pathlib import Path
 
 import torch
 
-from dbn.compare import compare_inits, plot_curves, results_table, summary_table, write_csv
+from dbn.compare import compare_inits
 from dbn.datasets import load
+from dbn.figures import plot_curves
+from dbn.reports import results_table, summary_table, write_csv
 
 HIDDEN = [100] * 5
 ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "vlrelu", "maxout"]
 SCHEMES = ["zeros", "uniform", "normal", "truncated_normal", "lecun_normal", "xavier_uniform", "xavier_normal",
-           "xavier_truncated_normal", "he_uniform", "he_normal", "orthogonal", "orthogonal_he", "lsuv", "batchnorm", "dbn"]
+           "xavier_truncated_normal", "he_uniform", "he_normal", "orthogonal", "orthogonal_he", "lsuv", "batchnorm",
+           "dbn"]
 LRS = [0.003, 0.01, 0.03, 0.1, 0.3, 1.0]
 SEEDS, EPOCHS = 3, 3
 SEARCH_ROWS, SEARCH_EPOCHS, SEARCH_SEEDS = 8000, 2, 1
@@ -57,14 +60,15 @@ torch.set_num_threads(args.threads)
 X, y = load("mnist", split="train")
 X_test, y_test = load("mnist", split="test")
 started = time.perf_counter()
-records = compare_inits(X, y, X_test=X_test, y_test=y_test, hidden=HIDDEN, activation=args.activation, schemes=args.schemes, device=args.device,
-                        seeds=SEEDS, epochs=EPOCHS, lrs=LRS, validation_fraction=VALIDATION_FRACTION, search_rows=SEARCH_ROWS,
-                        search_epochs=SEARCH_EPOCHS, search_seeds=SEARCH_SEEDS, monitor_rows=MONITOR_ROWS,
-                        scheme_options={"dbn": DBN}, progress=True)
+records = compare_inits(X, y, X_test=X_test, y_test=y_test, hidden=HIDDEN, activation=args.activation,
+                        schemes=args.schemes, device=args.device, seeds=SEEDS, epochs=EPOCHS, lrs=LRS,
+                        validation_fraction=VALIDATION_FRACTION, search_rows=SEARCH_ROWS, search_epochs=SEARCH_EPOCHS,
+                        search_seeds=SEARCH_SEEDS, monitor_rows=MONITOR_ROWS, scheme_options={"dbn": DBN},
+                        progress=True)
 elapsed = time.perf_counter() - started
-print(f"MNIST: MLP 784-{'-'.join(map(str, HIDDEN))}-10, lr searched over {LRS} ({SEARCH_EPOCHS} epochs on {SEARCH_ROWS} rows, "
-      f"{SEARCH_SEEDS} seed), then {EPOCHS} epochs on 60000 rows from {SEEDS} seeds; {len(records)} models in {elapsed:.0f} s "
-      f"with {args.threads} thread(s)")
+print(f"MNIST: MLP 784-{'-'.join(map(str, HIDDEN))}-10, lr searched over {LRS} ({SEARCH_EPOCHS} epochs on "
+      f"{SEARCH_ROWS} rows, {SEARCH_SEEDS} seed), then {EPOCHS} epochs on 60000 rows from {SEEDS} seeds; "
+      f"{len(records)} models in {elapsed:.0f} s with {args.threads} thread(s)")
 print("\nTest accuracy (%), mean ± std over seeds\n")
 print(summary_table(records))
 print("\n" + results_table(records))

@@ -21,8 +21,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from dbn.compare import DEFAULT_LRS, EDGE_MARK, compare_inits
+from dbn.compare import DEFAULT_LRS, compare_inits
 from dbn.datasets import load
+from dbn.reports import EDGE_MARK
 
 DEPTHS, WIDTH = [1, 2, 3, 4, 5], 64
 SCHEMES = {"xavier_uniform": "random (Xavier)", "dbn": "DBN pretraining"}
@@ -50,7 +51,8 @@ for depth in DEPTHS:
         runs = [r for r in records if r["scheme"] == scheme and r["selected"]]
         error = [100 * (1 - r["test_accuracy"]) for r in runs]
         errors[scheme].append((np.mean(error), np.std(error)))
-        cells.append(f"{np.mean(error):.1f} ± {np.std(error):.1f} (lr {runs[0]['lr']:g}{' ' + EDGE_MARK if runs[0]['lr_at_edge'] else ''})")
+        edge = f" {EDGE_MARK}" if runs[0]["lr_at_edge"] else ""
+        cells.append(f"{np.mean(error):.1f} ± {np.std(error):.1f} (lr {runs[0]['lr']:g}{edge})")
     print(f"| {depth} | " + " | ".join(cells) + " |")
 
 figure, axis = plt.subplots(figsize=(4.5, 3.2))

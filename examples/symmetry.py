@@ -18,10 +18,10 @@ from pathlib import Path
 import torch
 from sklearn.model_selection import train_test_split
 
-from dbn.compare import build_mlp
 from dbn.datasets import load
 from dbn.diagnostics import plot_filters, symmetry_scores
 from dbn.init import init_
+from dbn.stacked import build_mlp
 from dbn.training import train_network
 
 HIDDEN = [32, 32]
@@ -39,11 +39,13 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, strati
 print(f"{args.data}: {len(X_train)} training rows; tanh MLP {HIDDEN}; {TRAINING}")
 print(f"{'scheme':>9s}  {'distinct units before':>22s}  {'after training':>15s}  {'test accuracy':>13s}")
 for scheme, options in SCHEMES.items():
-    model = init_(build_mlp(X.shape[1], HIDDEN, 10, "tanh"), scheme, generator=torch.Generator().manual_seed(0), **options)
+    generator = torch.Generator().manual_seed(0)
+    model = init_(build_mlp(X.shape[1], HIDDEN, 10, "tanh"), scheme, generator=generator, **options)
     before = symmetry_scores(model)
     train_network(model, X_train, y_train, progress=False, seed=0, **TRAINING)
     with torch.no_grad():
         accuracy = float((model(torch.as_tensor(X_test)).argmax(1).numpy() == y_test).mean())
     print(f"{scheme:>9s}  {str(before):>22s}  {str(symmetry_scores(model)):>15s}  {accuracy:13.3f}")
-    plot_filters(model[0].weight, Path(args.out) / f"symmetry_filters_{scheme}.png", n=32, title=f"{scheme}: first-layer filters after training")
+    plot_filters(model[0].weight, Path(args.out) / f"symmetry_filters_{scheme}.png", n=32,
+                 title=f"{scheme}: first-layer filters after training")
 print(f"filters saved in {args.out}")

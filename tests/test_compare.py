@@ -1,4 +1,4 @@
-"""dbn.compare: the batched comparison equals the sequential one; tables, CSV, CLI, errors."""
+"""dbn.compare, dbn.stacked, dbn.reports: batched equals sequential; settings, selection, tables, CSV, errors."""
 
 from __future__ import annotations
 
@@ -8,14 +8,33 @@ import numpy as np
 import pytest
 import torch
 
-from dbn.compare import (BATCHNORM, CONVERGENCE_FRACTION, DEFAULT_LRS, StackedMLP, _mark_selected, _select_learning_rates, _split_data,
-                         chance_loss, converged, results_table, add_compare_parser, build_mlp, compare_inits, initial_model, main, summary_table)
+from dbn.compare import (
+    BATCHNORM,
+    CONVERGENCE_FRACTION,
+    DEFAULT_LRS,
+    CompareConfig,
+    chance_loss,
+    compare_inits,
+    converged,
+    initial_model,
+    mark_selected,
+    select_learning_rates,
+    split_data,
+)
+from dbn.reports import results_table, summary_table, write_csv
+from dbn.stacked import StackedMLP, build_mlp
 
-SMALL = dict(hidden=[16, 16], schemes=["zeros", "normal", "xavier_uniform", "lsuv"], seeds=2, epochs=2, lrs=[0.02, 0.05])
+SMALL = dict(hidden=[16, 16], schemes=["zeros", "normal", "xavier_uniform", "lsuv"], seeds=2, epochs=2,
+             lrs=[0.02, 0.05])
+
+
+def _models(scheme: str, activation: str) -> list[torch.nn.Sequential]:
+    sizes = dict(n_inputs=5, hidden=[4, 3], n_outputs=2)
+    return [initial_model(scheme, seed, activation=activation, **sizes) for seed in range(3)]
 
 
 def test_stacked_mlp_matches_each_model():
-    models = [initial_model("he_normal", seed, n_inputs=5, hidden=[4, 3], n_outputs=2, activation="tanh") for seed in range(3)]
+    models = _models("he_normal", "tanh")
     stacked = StackedMLP(models)
     x = torch.randn(7, 5)
     output = stacked(x)
@@ -30,8 +49,9 @@ def test_batched_and_sequential_give_the_same_numbers(digits):
     batched = compare_inits(X, y, activation=["tanh", "relu"], **SMALL)
     sequential = compare_inits(X, y, activation=["tanh", "relu"], batched=False, **SMALL)
     assert len(batched) == len(sequential) == 2 * 4 * 2 * 2
-    for a, b in zip(batched, sequential):
-        assert (a["scheme"], a["activation"], a["seed"], a["lr"], a["selected"]) == (b["scheme"], b["activation"], b["seed"], b["lr"], b["selected"])
+    keys = ("scheme", "activation", "seed", "lr", "selected")
+    for a, b in zip(batched, sequential, strict=True):
+        assert [a[key] for key in keys] == [b[key] for key in keys]
         for metric in ("train_loss", "test_loss", "val_accuracy"):
             np.testing.assert_allclose(a["curves"][metric], b["curves"][metric], atol=2e-4, rtol=1e-4)
 
@@ -40,8 +60,8 @@ def test_records_tables_and_selection(digits):
     X, y = digits
     records = compare_inits(X, y, activation="tanh", **SMALL)
     first = records[0]
-    assert {"scheme", "activation", "seed", "lr", "curves", "train_loss", "test_loss", "test_accuracy", "epochs_to_target",
-            "init_statistics"} <= set(first)
+    assert {"scheme", "activation", "seed", "lr", "curves", "train_loss", "test_loss", "test_accuracy",
+            "epochs_to_target", "init_statistics"} <= set(first)
     assert len(first["curves"]["train_loss"]) == SMALL["epochs"] + 1
     for scheme in SMALL["schemes"]:
         chosen = {r["lr"] for r in records if r["scheme"] == scheme and r["selected"]}
@@ -50,22 +70,23 @@ def test_records_tables_and_selection(digits):
     assert all(r["curves"]["train_loss"][0] == pytest.approx(np.log(10), abs=1e-4) for r in zeros)
     # same (scheme, seed): the same initial network whatever else is compared
     again = compare_inits(X, y, activation="tanh", **{**SMALL, "schemes": ["normal"]})
-    assert again[0]["curves"]["train_loss"][0] == [r for r in records if r["scheme"] == "normal"][0]["curves"]["train_loss"][0]
+    normal = [r for r in records if r["scheme"] == "normal"]
+    assert again[0]["curves"]["train_loss"][0] == normal[0]["curves"]["train_loss"][0]
     table = summary_table(records)
     assert table.splitlines()[0] == "| scheme | tanh |" and "| lsuv | " in table and " ± " in table
 
 
 def _fake(scheme: str, lr: float, accuracy: float) -> dict:
     return {"activation": "sigmoid", "scheme": scheme, "seed": 0, "lr": lr, "selected": False, "lr_at_edge": False,
-            "diverged": False, "converged": True, "val_accuracy": accuracy, "val_loss": 1 - accuracy, "train_loss": 0.1, "test_loss": 0.1,
-            "test_accuracy": accuracy, "epochs_to_target": None}
+            "diverged": False, "converged": True, "val_accuracy": accuracy, "val_loss": 1 - accuracy, "train_loss": 0.1,
+            "test_loss": 0.1, "test_accuracy": accuracy, "epochs_to_target": None}
 
 
 def test_a_best_rate_at_the_grid_edge_is_flagged_and_marked():
     assert min(DEFAULT_LRS) <= 0.01 and max(DEFAULT_LRS) >= 3.0  # deep sigmoid nets need rates above 1
     records = [_fake("inner", lr, acc) for lr, acc in ((0.1, 0.5), (1.0, 0.9), (3.0, 0.8))]
     records += [_fake("top", lr, acc) for lr, acc in ((0.1, 0.5), (1.0, 0.6), (3.0, 0.9))]
-    _mark_selected(records, _select_learning_rates(records))
+    mark_selected(records, select_learning_rates(records))
     flags = {(r["scheme"], r["lr"]): r["lr_at_edge"] for r in records if r["selected"]}
     assert flags == {("inner", 1.0): False, ("top", 3.0): True}
     summary = summary_table(records)
@@ -86,35 +107,53 @@ def test_errors_are_clear(digits):
         StackedMLP([build_mlp(4, [3], 2, "relu"), build_mlp(4, [5], 2, "relu")])
 
 
-def test_command_line_writes_tables(tmp_path):
-    import argparse
+def test_selection_breaks_ties_on_validation_loss_and_counts_diverged_runs_as_zero():
+    records = [{**_fake("tie", 0.1, 0.9), "val_loss": 0.3}, {**_fake("tie", 1.0, 0.9), "val_loss": 0.2}]
+    records += [{**_fake("blowup", 3.0, 0.99), "diverged": True, "val_loss": float("nan")}, _fake("blowup", 0.3, 0.5)]
+    chosen = select_learning_rates(records)
+    assert chosen == {"tie": (1.0, True), "blowup": (0.3, True)}
+    assert chosen["tie"].lr == 1.0 and chosen["tie"].at_edge
 
-    parser = argparse.ArgumentParser()
-    add_compare_parser(parser.add_subparsers(dest="command"))
-    assert parser.parse_args(["compare", "--seeds", "3"]).seeds == 3
-    staged = parser.parse_args(["compare", "--search-rows", "800", "--search-epochs", "1", "--search-seeds", "1", "--monitor-rows", "50"])
-    assert (staged.search_rows, staged.search_epochs, staged.search_seeds, staged.monitor_rows) == (800, 1, 1, 50)
-    main(["--schemes", "normal", "he_normal", "--activation", "relu", "--seeds", "2", "--epochs", "1", "--hidden", "8",
-          "--lr", "0.1", "--no-figures", "--out", str(tmp_path)])
-    assert "| he_normal |" in (tmp_path / "table.md").read_text()
-    with (tmp_path / "results.csv").open() as handle:
+
+def test_csv_has_one_row_per_model(tmp_path):
+    records = [_fake("a", 0.1, 0.5), _fake("a", 1.0, 0.9)]
+    mark_selected(records, select_learning_rates(records))
+    write_csv(records, tmp_path / "sub" / "results.csv")
+    with (tmp_path / "sub" / "results.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 4 and rows[0]["scheme"] == "normal"
+    assert [(row["lr"], row["selected"]) for row in rows] == [("0.1", "False"), ("1.0", "True")]
 
 
-@pytest.mark.slow
-def test_command_line_figures(tmp_path):
-    pytest.importorskip("matplotlib")
-    main(["--schemes", "normal", "xavier_uniform", "--activation", "tanh", "--seeds", "1", "--epochs", "2", "--hidden", "16", "16",
-          "--lr", "0.1", "--out", str(tmp_path)])
-    assert {"curves.png", "histograms_tanh.png", "filters_tanh.png"} <= {p.name for p in tmp_path.iterdir()}
+BAD_SETTINGS = [("hidden", (0,)), ("hidden", [16, -1]), ("hidden", []), ("batch_size", 0), ("epochs", 0), ("lrs", []),
+                ("lrs", [0.1, -1.0]), ("seeds", []), ("schemes", []), ("search_rows", 0)]
 
 
-# --------------------------------------------------------------------------- issue 8: maxout, batch normalisation, n/c
+@pytest.mark.parametrize("option, value", BAD_SETTINGS)
+def test_settings_are_checked_once_before_any_training(option, value):
+    with pytest.raises(ValueError, match=option):
+        CompareConfig(**{option: value})
+    with pytest.raises(ValueError, match=option):
+        compare_inits(np.zeros((4, 3)), np.arange(4), **{option: value})  # refused before the data are even split
+
+
+def test_the_configuration_is_passed_whole_and_keywords_override_it(digits):
+    X, y = digits
+    config = CompareConfig(hidden=[8], activation="tanh", schemes=["normal"], seeds=1, epochs=1, lrs=[0.1])
+    assert (config.hidden, config.activation, config.seeds, config.lrs) == ((8,), ("tanh",), (0,), (0.1,))
+    assert config.replace(seeds=2).seeds == (0, 1) and config.two_stage is False
+    with pytest.raises(TypeError, match="unknown compare_inits option"):
+        compare_inits(X, y, config=config, learning_rate=0.1)
+    whole = compare_inits(X, y, config=config)
+    keywords = compare_inits(X, y, hidden=[8], activation="tanh", schemes=["normal"], seeds=1, epochs=1, lrs=[0.1])
+    overridden = compare_inits(X, y, config=config.replace(epochs=3), epochs=1)
+    assert whole[0]["curves"] == keywords[0]["curves"] == overridden[0]["curves"]
+
+
+# --------------------------------------------------------------------------- maxout, batch normalisation, n/c
 
 
 def test_stacked_mlp_with_maxout_matches_each_model():
-    models = [initial_model("he_normal", seed, n_inputs=5, hidden=[4, 3], n_outputs=2, activation="maxout") for seed in range(3)]
+    models = _models("he_normal", "maxout")
     assert models[0][0].out_features == 8 and models[0][2].in_features == 4  # k * width pre-activations per layer
     stacked = StackedMLP(models)
     x = torch.randn(7, 5)
@@ -123,7 +162,7 @@ def test_stacked_mlp_with_maxout_matches_each_model():
 
 
 def test_stacked_batchnorm_is_each_model_batchnorm_in_train_and_eval_mode():
-    models = [initial_model(BATCHNORM, seed, n_inputs=5, hidden=[4, 3], n_outputs=2, activation="tanh") for seed in range(3)]
+    models = _models(BATCHNORM, "tanh")
     assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in models[0]) == 2
     stacked = StackedMLP(models)
     x = torch.randn(9, 5)
@@ -145,13 +184,15 @@ def test_stacked_batchnorm_is_each_model_batchnorm_in_train_and_eval_mode():
 
 def test_batchnorm_rows_train_in_train_mode_and_are_measured_in_eval_mode(digits):
     X, y = digits
-    settings = dict(hidden=[16, 16], activation="relu", schemes=[BATCHNORM], seeds=1, epochs=2, lrs=[0.05], keep_models=True)
+    settings = dict(hidden=[16, 16], activation="relu", schemes=[BATCHNORM], seeds=1, epochs=2, lrs=[0.05],
+                    keep_models=True)
     for batched in (True, False):
         record = compare_inits(X, y, batched=batched, **settings)[0]
         model = record["model"]
         n_fit = round(len(y) * 0.75 * 0.8)
-        assert int(model[1].num_batches_tracked) == 2 * -(-n_fit // 64)  # one running-statistics update per minibatch, none when measured
-        parts = _split_data(X, y, None, None, 0.25, 0.2, 0)
+        # one running-statistics update per minibatch, none when measured
+        assert int(model[1].num_batches_tracked) == 2 * -(-n_fit // 64)
+        parts = split_data(X, y)
         X_test, y_test = parts["test"]
         with torch.no_grad():
             model.eval()
@@ -172,7 +213,7 @@ def test_a_run_forced_to_diverge_is_reported_not_converged(digits):
     stuck = compare_inits(X, y, hidden=[16, 16], activation="relu", schemes=["zeros"], seeds=2, epochs=2, lrs=[0.05])
     assert "| zeros | n/c (2.30) |" in summary_table(stuck)  # stuck at chance: the class frequencies and no more
     nan = [{**_fake("s", 0.1, 0.1), "converged": False, "diverged": True, "train_loss": float("nan")}]
-    _mark_selected(nan, {"s": (0.1, False)})
+    mark_selected(nan, {"s": (0.1, False)})
     assert "| s | n/c (diverged) |" in summary_table(nan)
 
 
@@ -184,21 +225,25 @@ def test_convergence_is_defined_against_the_chance_level():
 
 
 def test_a_cell_mixes_converged_and_failed_seeds_honestly():
-    runs = [{**_fake("s", 0.1, acc), "converged": ok, "train_loss": loss} for acc, ok, loss in ((0.9, True, 0.1), (0.1, False, 2.3))]
-    _mark_selected(runs, {"s": (0.1, False)})
+    runs = [{**_fake("s", 0.1, acc), "converged": ok, "train_loss": loss}
+            for acc, ok, loss in ((0.9, True, 0.1), (0.1, False, 2.3))]
+    mark_selected(runs, {"s": (0.1, False)})
     assert "| s | 90.0 ± 0.0 (1/2 n/c) |" in summary_table(runs)
 
 
 def test_two_stage_search_and_schemes_that_do_not_apply(digits):
     X, y = digits
-    records = compare_inits(X, y, hidden=[12, 12], activation=["maxout", "relu"], schemes=["he_normal", "dbn"], seeds=2, epochs=2,
-                            lrs=[0.01, 0.1], search_rows=400, search_epochs=1, search_seeds=1, scheme_options={"dbn": {"epochs": 1}})
+    records = compare_inits(X, y, hidden=[12, 12], activation=["maxout", "relu"], schemes=["he_normal", "dbn"], seeds=2,
+                            epochs=2, lrs=[0.01, 0.1], search_rows=400, search_epochs=1, search_seeds=1,
+                            scheme_options={"dbn": {"epochs": 1}})
     search = [r for r in records if r["stage"] == "search"]
     final = [r for r in records if r["stage"] == "final"]
-    assert {(r["activation"], r["scheme"]) for r in final} == {("maxout", "he_normal"), ("relu", "he_normal"), ("relu", "dbn")}
+    expected = {("maxout", "he_normal"), ("relu", "he_normal"), ("relu", "dbn")}
+    assert {(r["activation"], r["scheme"]) for r in final} == expected
     assert len(search) == 3 * 2 and {r["seed"] for r in search} == {0} and len(search[0]["curves"]["train_loss"]) == 2
     assert all(r["selected"] for r in final) and not any(r["selected"] for r in search) and len(final) == 3 * 2
-    assert all(r["test_accuracy"] is None and r["val_accuracy"] is not None for r in search)  # the test set chooses nothing
+    # the test set chooses nothing
+    assert all(r["test_accuracy"] is None and r["val_accuracy"] is not None for r in search)
     assert all(r["val_accuracy"] is None and r["test_accuracy"] is not None for r in final)
     for key in {(r["activation"], r["scheme"]) for r in final}:
         best = max((r for r in search if (r["activation"], r["scheme"]) == key), key=lambda r: r["val_accuracy"])
