@@ -8,8 +8,9 @@ Map of the package:
 - :mod:`dbn.units` — unit types (Bernoulli, Gaussian, ReLU): mean, sample, free-energy term;
 - :mod:`dbn.rbm` — :class:`RBM`: the model, its inference and likelihood methods, ``fit``;
 - :mod:`dbn.cd` — the CD objective (an ``nn.Module``) and the analytic gradient of its surrogate;
-- :mod:`dbn.cd_trainer` — one CD/PCD training run: optimiser, objective, epoch plan, per-epoch monitors;
-- :mod:`dbn.loop` — the one epoch loop: progress bar, timing, history, callbacks;
+- :mod:`dbn.cd_trainer` — one CD/PCD training run: data, optimiser, objective, epoch plan, monitors;
+- :mod:`dbn.loop` — the one epoch loop: progress bar, timing, history, callbacks, divergence guard;
+- :mod:`dbn.resume` — checkpoints inside a training run, and exact resumption from them;
 - :mod:`dbn.graphs` — epochs over static index buffers, replayed from CUDA graphs on a GPU;
 - :mod:`dbn.precision` — exact float32, TF32 and bfloat16 mixed-precision training;
 - :mod:`dbn.monitors` — per-epoch training monitors (reconstruction, pseudo-likelihood, ...);
@@ -17,7 +18,7 @@ Map of the package:
 - :mod:`dbn.batches` — minibatches from arrays, tensors and iterables;
 - :mod:`dbn.validation` — input checks with errors that name the argument;
 - :mod:`dbn.targets` — class labels and regression targets, checked in one place;
-- :mod:`dbn.serialization` — atomic, versioned checkpoints;
+- :mod:`dbn.serialization` — atomic, versioned, checksummed checkpoints;
 - :mod:`dbn.stack` — :class:`DeepBeliefNet`: the stack of RBMs, greedy pretraining, sampling, persistence;
 - :mod:`dbn.unroll` — the stack unrolled into an MLP or a deep autoencoder;
 - :mod:`dbn.supervised` — fine-tuning the unrolled stack, and its predictions;

@@ -15,8 +15,8 @@ does the rest, once for every kind of training:
   or the task's own sign of divergence (:meth:`EpochTask.divergence`: an exploding update ratio in
   CD, an exploding loss in supervised training) restores the parameters of the last good epoch
   (those before training, if it is the first) and raises :class:`DivergenceError`, which names the
-  epoch and the learning rate. The diverged epoch is not added to the history. When training ends
-  normally the task may warn about a model that trained but learnt nothing (:meth:`EpochTask.finish`).
+  epoch and the learning rate. The diverged epoch is not added to the history. When guarded training
+  ends normally the task may warn about a model that trained but learnt nothing (:meth:`EpochTask.finish`).
 """
 
 from __future__ import annotations
@@ -198,5 +198,6 @@ def run_epochs(
                 break
     finally:
         bar.close()
-    task.finish(history)
+    if guard:
+        task.finish(history)
     return records

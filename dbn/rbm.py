@@ -21,7 +21,7 @@ weight decay and schedules come from torch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,20 +30,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dbn.batches import DataStatistics, make_source
-from dbn.cd_trainer import CDTrainer
+from dbn.cd_trainer import CDRun, checkpoint_writer, train_rbm
 from dbn.config import CDConfig, hinton_momentum, resolve_config, restore_config
-from dbn.distributed import broadcast_seed, get_rank, is_distributed, setup
 from dbn.likelihood import ais_log_partition, exact_log_partition
-from dbn.loop import Callback, check_callbacks, run_epochs
-from dbn.precision import matmul_precision
-from dbn.serialization import load_checkpoint, save_checkpoint
+from dbn.loop import Callback
+from dbn.resume import pack_state, unpack_state
+from dbn.serialization import load_checkpoint, resolve_map_location, save_checkpoint
 from dbn.units import Units, get_units
-from dbn.validation import as_float_tensor, check_positive, resolve_device
+from dbn.validation import as_float_tensor, check_positive
 
 __all__ = ["RBM", "hinton_momentum"]
 
 _PROBABILITY_CLIP = 1e-3
+#: the keys under which a checkpoint stores the tensors of an interrupted run's training state
+TRAINING_STATE_PREFIX = "training_state."
 
 
 class RBM(nn.Module):
@@ -130,20 +130,25 @@ class RBM(nn.Module):
         In a distributed run only rank 0 writes (:func:`dbn.serialization.save_checkpoint`).
         """
         fit_config = getattr(self, "fit_config_", None)
-        extra = {"history": self.history_, "fit_config": None if fit_config is None else fit_config.to_dict()}
-        save_checkpoint(path, kind="RBM", config=self.config(), state_dict=self.state_dict(), extra=extra)
+        training_state, tensors = pack_state(getattr(self, "training_state_", None), TRAINING_STATE_PREFIX)
+        extra = {"history": self.history_, "fit_config": None if fit_config is None else fit_config.to_dict(),
+                 "training_state": training_state}
+        save_checkpoint(path, kind="RBM", config=self.config(), state_dict={**self.state_dict(), **tensors}, extra=extra)
 
     @classmethod
     def load(cls, path: str | Path, *, map_location: torch.device | str = "cpu") -> RBM:
         """Read a model written by :meth:`save` (``torch.load(weights_only=True)`` underneath)."""
+        device = resolve_map_location(map_location)
         config, state_dict, extra = load_checkpoint(path, kind="RBM")
         model = cls.from_config(config)
-        model.load_state_dict(state_dict)
         extra = extra or {}
+        training_state = unpack_state(extra.get("training_state"), state_dict, TRAINING_STATE_PREFIX)
+        model.load_state_dict(state_dict)
         model.history_ = list(extra.get("history", []))
         if extra.get("fit_config") is not None:
             model.fit_config_ = restore_config(CDConfig, extra["fit_config"])
-        return model.to(map_location)
+        model.training_state_ = training_state
+        return model.to(device)
 
     # ------------------------------------------------------------------ parameters
 
@@ -200,7 +205,8 @@ class RBM(nn.Module):
     def device(self) -> torch.device:
         return self.weight.device
 
-    def _check_visible(self, v: Any, name: str = "v") -> Tensor:
+    def check_visible(self, v: Any, name: str = "v") -> Tensor:
+        """``v`` as a checked tensor of visible states (width, dtype, device, range)."""
         return as_float_tensor(
             v, name, dtype=self.weight.dtype, device=self.device, n_features=self.n_visible, unit_interval=self.visible.unit_interval
         )
@@ -213,15 +219,15 @@ class RBM(nn.Module):
 
         For Gaussian visible units it is the free energy of the standardised data.
         """
-        return self.model_free_energy(self.standardize(self._check_visible(v)))
+        return self.model_free_energy(self.standardize(self.check_visible(v)))
 
     def hidden_probs(self, v: Tensor | np.ndarray) -> Tensor:
         """Conditional mean :math:`E[h \\mid v]` (probabilities for binary hidden units)."""
-        return self.hidden.mean(self.hidden_input(self.standardize(self._check_visible(v))))
+        return self.hidden.mean(self.hidden_input(self.standardize(self.check_visible(v))))
 
     def sample_hidden(self, v: Tensor | np.ndarray, generator: torch.Generator | None = None) -> Tensor:
         """A draw from :math:`p(h \\mid v)`."""
-        return self.hidden.sample(self.hidden_input(self.standardize(self._check_visible(v))), generator)
+        return self.hidden.sample(self.hidden_input(self.standardize(self.check_visible(v))), generator)
 
     def visible_probs(self, h: Tensor | np.ndarray) -> Tensor:
         """Conditional mean :math:`E[v \\mid h]` in data units (probabilities, or the Gaussian mean)."""
@@ -242,18 +248,18 @@ class RBM(nn.Module):
     def gibbs(self, v: Tensor | np.ndarray, steps: int = 1, generator: torch.Generator | None = None) -> Tensor:
         """Run ``steps`` full Gibbs steps v -> h -> v from ``v``; return the final visible sample."""
         check_positive(steps, "steps", integer=True)
-        return self.unstandardize(self.gibbs_chain(self.standardize(self._check_visible(v)), steps, generator))
+        return self.unstandardize(self.gibbs_chain(self.standardize(self.check_visible(v)), steps, generator))
 
     @torch.no_grad()
     def reconstruct(self, v: Tensor | np.ndarray) -> Tensor:
         """Mean-field recreation :math:`E[v \\mid h = E[h \\mid v]]` in data units."""
-        h = self.hidden.mean(self.hidden_input(self.standardize(self._check_visible(v))))
+        h = self.hidden.mean(self.hidden_input(self.standardize(self.check_visible(v))))
         return self.unstandardize(self.visible.mean(self.visible_input(h)))
 
     @torch.no_grad()
     def transform(self, X: Tensor | np.ndarray, *, batch_size: int = 4096) -> Tensor | np.ndarray:
         """Hidden-unit means for every row of ``X``, in chunks; NumPy in gives NumPy out."""
-        V = self._check_visible(X, "X")
+        V = self.check_visible(X, "X")
         out = torch.cat([self.hidden.mean(self.hidden_input(self.standardize(chunk))) for chunk in V.split(batch_size)])
         return out.cpu().numpy() if not isinstance(X, Tensor) else out
 
@@ -287,7 +293,7 @@ class RBM(nn.Module):
         standardisation's Jacobian :math:`-\\sum_i \\log \\sigma_i` is included.
         ``method`` and ``options`` are those of :meth:`log_partition`.
         """
-        V = self._check_visible(X, "X")
+        V = self.check_visible(X, "X")
         log_z, error = self.log_partition(method, return_error=True, **options)
         mean_free_energy = float(torch.cat([self.model_free_energy(self.standardize(c)).double() for c in V.split(4096)]).mean())
         jacobian = float(torch.log(self.data_std.double()).sum()) if self.visible.standardize_data else 0.0
@@ -309,6 +315,8 @@ class RBM(nn.Module):
         device: torch.device | str | None = None,
         seed: int | None = None,
         warm_start: bool = False,
+        checkpoint: str | Path | Callable[[RBM], None] | None = None,
+        checkpoint_every: int = 1,
         **overrides: Any,
     ) -> RBM:
         """Train by contrastive divergence (CD-k) or persistent CD.
@@ -342,6 +350,14 @@ class RBM(nn.Module):
             distributed run rank 0's seed is used, and rank ``r`` samples with ``seed + r``.
         warm_start : bool
             Continue from the current parameters and data statistics instead of re-initialising.
+        checkpoint : str, Path or callable, optional
+            Write the model with its training state (:mod:`dbn.resume`) every ``checkpoint_every``
+            epochs and once more at the end, atomically, so that an interrupted run continues with
+            ``RBM.load(checkpoint).resume(X)``. A callable ``checkpoint(rbm)`` is called instead of
+            :meth:`save` (a :class:`~dbn.stack.DeepBeliefNet` saves itself whole this way). The
+            file's directory is checked before training.
+        checkpoint_every : int
+            Epochs between checkpoints.
 
         Returns
         -------
@@ -360,64 +376,32 @@ class RBM(nn.Module):
         config = resolve_config(config, CDConfig(), overrides)
         if config.lr is None:
             config = config.replace(lr=min(self.visible.default_lr, self.hidden.default_lr))
-        callbacks = check_callbacks(callbacks)
-        device = setup(resolve_device(device, self.device))
-        self.to(device)
-        seed = broadcast_seed(seed, device)
-        generator = torch.Generator(device=device).manual_seed(seed + get_rank())
-        source = make_source(
-            X, "X", batch_size=config.batch_size, device=device, dtype=self.weight.dtype, generator=generator,
-            n_features=self.n_visible, unit_interval=self.visible.unit_interval, shard_seed=seed,
-        )
-        V_val = None if X_val is None else self._check_visible(X_val, "X_val").to(device)
-        use_graph = self._use_cuda_graph(config, source.in_memory, device)
-        stats = source.statistics(n_features=self.n_visible, unit_interval=self.visible.unit_interval, sample_size=config.monitor_size)
-        if not warm_start:
-            self._start_from(stats, generator)
-        trainer = CDTrainer(
-            self, source, config, generator=generator, chains=self._initial_chains(config, warm_start, generator),
-            monitor_rows=self.standardize(stats.sample),
-            val_rows=None if V_val is None else self.standardize(V_val[: config.monitor_size]),
-            first_epoch=len(self.history_), use_graph=use_graph,
-        )
-        with matmul_precision(config.precision):
-            run_epochs(
-                trainer, config.epochs, model=self, history=self.history_, device=device, progress=progress,
-                description=description or f"RBM {self.n_visible}-{self.n_hidden}", callbacks=callbacks,
-            )
-        if trainer.chains is not None:
-            self.persistent_chains_ = trainer.chains
-        self.fit_config_ = config
-        return self
+        run = CDRun(config, seed=seed, warm_start=warm_start, checkpoint=checkpoint_writer(self, checkpoint, checkpoint_every),
+                    every=checkpoint_every)
+        return train_rbm(self, X, run, X_val=X_val, progress=progress, description=description, callbacks=callbacks, device=device)
 
-    def _use_cuda_graph(self, config: CDConfig, in_memory: bool, device: torch.device) -> bool:
-        """Whether epochs replay CUDA graphs: ``config.cuda_graph``, checked, or the default."""
-        if config.cuda_graph and (device.type != "cuda" or not in_memory):
-            raise ValueError(f"cuda_graph=True needs in-memory X on a CUDA device, got {'a ' if in_memory else 'an iterable on '}{device}")
-        if config.cuda_graph and is_distributed():
-            raise ValueError("cuda_graph=True needs a single process: distributed runs train eagerly")
-        if config.cuda_graph is not None:
-            return config.cuda_graph
-        # graphs need a generator the graph can advance (torch >= 2.5)
-        return (
-            device.type == "cuda" and in_memory and config.optimizer is None and not is_distributed()
-            and hasattr(torch.cuda.CUDAGraph, "register_generator_state")
-        )
+    def resume(
+        self,
+        X: Tensor | np.ndarray | Iterable[Any],
+        *,
+        X_val: Tensor | np.ndarray | None = None,
+        progress: bool = True,
+        description: str | None = None,
+        callbacks: Sequence[Callback] | None = None,
+        device: torch.device | str | None = None,
+        checkpoint: str | Path | Callable[[RBM], None] | None = None,
+    ) -> RBM:
+        """Continue the interrupted :meth:`fit` whose checkpoint this model was loaded from.
 
-    def _start_from(self, stats: DataStatistics, generator: torch.Generator) -> None:
-        """Data statistics from ``stats``, fresh parameters, an empty history."""
-        with torch.no_grad():
-            self.data_mean.copy_(stats.mean)
-            self.data_std.copy_(torch.where(stats.std > 1e-6, stats.std, torch.ones_like(stats.std)))
-        self.reset_parameters(generator, stats.mean)
-        self.history_ = []
-
-    def _initial_chains(self, config: CDConfig, warm_start: bool, generator: torch.Generator) -> Tensor | None:
-        """PCD's fantasy particles: continued on a warm start, else drawn from the base-rate model."""
-        if not config.persistent:
-            return None
-        n_chains = config.n_chains or config.batch_size
-        previous = getattr(self, "persistent_chains_", None)
-        if warm_start and previous is not None and previous.shape[0] == n_chains:
-            return previous.to(self.device).clone()
-        return self.visible.sample(self.base_rate_bias().expand(n_chains, -1).contiguous(), generator)
+        The configuration, seed, epoch, optimiser buffers, generator state and chains come from
+        the checkpoint; ``X`` must be the same training data (its fingerprint is checked). On the
+        CPU the result is bit-identical to the uninterrupted run. Checkpoints continue to be
+        written to ``checkpoint`` (default: the path the run was writing to, if it was a path).
+        """
+        state = getattr(self, "training_state_", None)
+        if state is None or getattr(self, "fit_config_", None) is None:
+            raise ValueError("this RBM has no interrupted training run to resume: load a checkpoint written by fit(checkpoint=...)")
+        checkpoint = state.get("path") if checkpoint is None else checkpoint
+        run = CDRun(self.fit_config_, seed=state["seed"], warm_start=True, state=state,
+                    checkpoint=checkpoint_writer(self, checkpoint, state["every"]), every=state["every"])
+        return train_rbm(self, X, run, X_val=X_val, progress=progress, description=description, callbacks=callbacks, device=device)

@@ -29,8 +29,9 @@ from dbn.config import CDConfig, restore_config
 from dbn.distributed import broadcast_seed, setup
 from dbn.energy import EnergyModel
 from dbn.loop import Callback
-from dbn.rbm import RBM
-from dbn.serialization import load_checkpoint, save_checkpoint
+from dbn.rbm import RBM, TRAINING_STATE_PREFIX
+from dbn.resume import check_writable, pack_state, unpack_state
+from dbn.serialization import load_checkpoint, resolve_map_location, save_checkpoint
 from dbn.supervised import CHUNK, FineTuning, numpy_like
 from dbn.unroll import unrolled_autoencoder, unrolled_mlp
 from dbn.validation import as_float_tensor, check_positive, resolve_device
@@ -156,6 +157,7 @@ class DeepBeliefNet(FineTuning, nn.Module):
         self.rbms = nn.ModuleList(rbms)
         self.register_buffer("n_trained", torch.zeros((), dtype=torch.int64))
         self.pretrain_seed_: int | None = None
+        self.pretrain_checkpoint_: dict | None = None
 
     def extra_repr(self) -> str:
         return f"layers={self.layers}, n_trained={int(self.n_trained)}"
@@ -197,6 +199,7 @@ class DeepBeliefNet(FineTuning, nn.Module):
         propagate: str = "mean",
         resume: bool = True,
         checkpoint: str | Path | None = None,
+        checkpoint_every: int | None = None,
         callbacks: Sequence[Callback] | None = None,
         progress: bool = True,
         device: torch.device | str | None = None,
@@ -225,6 +228,10 @@ class DeepBeliefNet(FineTuning, nn.Module):
             Save the whole network there (atomically) after each RBM, so that an interrupted run
             can be resumed with ``DeepBeliefNet.load(checkpoint).pretrain(X)``: the checkpoint
             holds the configurations and the seed. In a distributed run only rank 0 writes it.
+        checkpoint_every : int, optional
+            Also save it every this many epochs inside each RBM's training, with the training
+            state (:mod:`dbn.resume`), so that a run interrupted inside a layer continues there
+            exactly (bit-identically on the CPU) instead of retraining the layer.
         callbacks : sequence of callables
             Passed to every :meth:`RBM.fit` (called after each epoch with ``(rbm, record)``).
         progress : bool
@@ -262,6 +269,14 @@ class DeepBeliefNet(FineTuning, nn.Module):
         missing = [index for index in range(first, n_rbms) if configs[index] is None]
         if missing:
             raise ValueError(f"the stored configuration of RBM(s) {missing} names a callable that cannot be imported: pass config= again")
+        stored = self.pretrain_checkpoint_ if resume and first < n_rbms else None
+        if checkpoint is None and stored is not None and (first > 0 or self._layer_interrupted(first)):
+            checkpoint, checkpoint_every = stored["path"], stored["every"]  # go on checkpointing where the run did
+        if checkpoint is not None:
+            checkpoint = check_writable(checkpoint)
+            self.pretrain_checkpoint_ = {"path": str(checkpoint), "every": checkpoint_every}
+        if checkpoint_every is not None:
+            check_positive(checkpoint_every, "checkpoint_every", integer=True)
         device = setup(resolve_device(device, self.device))
         self.to(device)
         H = self.check_input(X, "X")
@@ -273,16 +288,31 @@ class DeepBeliefNet(FineTuning, nn.Module):
         seeds = torch.randint(2**62, (2, n_rbms), generator=torch.Generator().manual_seed(seed)).tolist()
         for index, rbm in enumerate(self.rbms):
             if index >= first:
-                rbm.fit(H, config=configs[index], X_val=H_val, progress=progress, callbacks=callbacks, device=device,
-                        seed=seeds[0][index], description=f"layer {index + 1}/{n_rbms}: RBM {rbm.n_visible}-{rbm.n_hidden}")
-                self.n_trained.fill_(index + 1)
-                if checkpoint is not None:
-                    self.save(checkpoint)
+                self._pretrain_layer(index, H, H_val, seed=seeds[0][index], checkpoint=checkpoint, every=checkpoint_every,
+                                     resume=resume, progress=progress, callbacks=callbacks, device=device)
             if index + 1 < n_rbms:
                 generator = None if propagate == "mean" else torch.Generator(device=device).manual_seed(seeds[1][index])
                 H = propagate_up(rbm, H, generator)
                 H_val = None if H_val is None else propagate_up(rbm, H_val, generator)
         return self
+
+    def _layer_interrupted(self, index: int) -> bool:
+        return index < len(self.rbms) and getattr(self.rbms[index], "training_state_", None) is not None
+
+    def _pretrain_layer(self, index: int, H: Tensor, H_val: Tensor | None, *, seed: int, checkpoint: Path | None,
+                        every: int | None, resume: bool, **fit_options: Any) -> None:
+        """Train RBM ``index`` on ``H`` (or continue its interrupted run), then save the network."""
+        rbm, n_rbms = self.rbms[index], len(self.rbms)
+        description = f"layer {index + 1}/{n_rbms}: RBM {rbm.n_visible}-{rbm.n_hidden}"
+        inside = None if checkpoint is None or every is None else (lambda _: self.save(checkpoint))
+        if resume and getattr(rbm, "training_state_", None) is not None:
+            rbm.resume(H, X_val=H_val, description=description, checkpoint=inside, **fit_options)
+        else:
+            rbm.fit(H, config=self.layer_configs[index], X_val=H_val, seed=seed, description=description,
+                    checkpoint=inside, checkpoint_every=every or 1, **fit_options)
+        self.n_trained.fill_(index + 1)
+        if checkpoint is not None:
+            self.save(checkpoint)
 
     # ------------------------------------------------------------------ inference with the stack
 
@@ -384,8 +414,17 @@ class DeepBeliefNet(FineTuning, nn.Module):
     def save(self, path: str | Path) -> None:
         """Write every RBM, the fine-tuned network if any, the configurations, the seed and the
         histories, atomically. In a distributed run only rank 0 writes."""
-        extra = {"pretrain_history": self.pretrain_history_, "finetune": self.finetuned_state(), "pretrain_seed": self.pretrain_seed_}
-        save_checkpoint(path, kind="DeepBeliefNet", config=self.config(), state_dict=self.state_dict(), extra=extra)
+        layers, tensors = [], {}
+        for index, rbm in enumerate(self.rbms):
+            state, layer_tensors = pack_state(getattr(rbm, "training_state_", None), f"rbms.{index}.{TRAINING_STATE_PREFIX}")
+            fit_config = getattr(rbm, "fit_config_", None)
+            layers.append({"fit_config": None if fit_config is None else fit_config.to_dict(), "training_state": state})
+            tensors.update(layer_tensors)
+        finetuned, finetune_tensors = self.finetuned_state()
+        tensors.update(finetune_tensors)
+        extra = {"pretrain_history": self.pretrain_history_, "finetune": finetuned, "pretrain_seed": self.pretrain_seed_,
+                 "layers": layers, "pretrain_checkpoint": self.pretrain_checkpoint_}
+        save_checkpoint(path, kind="DeepBeliefNet", config=self.config(), state_dict={**self.state_dict(), **tensors}, extra=extra)
 
     @classmethod
     def load(cls, path: str | Path, *, map_location: torch.device | str = "cpu") -> DeepBeliefNet:
@@ -394,15 +433,23 @@ class DeepBeliefNet(FineTuning, nn.Module):
         Raises
         ------
         ValueError
-            For a truncated or foreign file, or a checkpoint of another class.
+            For a truncated, corrupted (checksum mismatch) or foreign file, a checkpoint of another
+            class, or a ``map_location`` this machine does not have.
         """
+        device = resolve_map_location(map_location)
         config, state_dict, extra = load_checkpoint(path, kind="DeepBeliefNet")
         net = cls.from_config(config)
         extra = extra or {}
         if extra.get("finetune"):
-            net.restore_finetuned(extra["finetune"])
+            net.restore_finetuned(extra["finetune"], state_dict)
+        for index, (rbm, layer) in enumerate(zip(net.rbms, extra.get("layers", []))):
+            if layer["fit_config"] is not None:
+                rbm.fit_config_ = restore_config(CDConfig, layer["fit_config"])
+            rbm.training_state_ = unpack_state(layer["training_state"], state_dict, f"rbms.{index}.{TRAINING_STATE_PREFIX}")
         net.load_state_dict(state_dict)
+        net.pretrain_checkpoint_ = extra.get("pretrain_checkpoint")
         net.pretrain_seed_ = extra.get("pretrain_seed")
         for rbm, history in zip(net.rbms, extra.get("pretrain_history", [])):
             rbm.history_ = list(history)
-        return net.to(map_location)
+
+        return net.to(device)

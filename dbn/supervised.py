@@ -17,7 +17,8 @@ supervised loop of :mod:`dbn.training`, and keeps it as ``mlp_``:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,10 +29,11 @@ from torch import Tensor, nn
 from dbn.config import TrainConfig, resolve_config, restore_config
 from dbn.distributed import broadcast_seed, setup
 from dbn.loop import Callback
+from dbn.resume import check_writable, pack_state, unpack_state
 from dbn.targets import encode_labels, regression_targets
 from dbn.training import train_network
 from dbn.unroll import unrolled_autoencoder, unrolled_mlp
-from dbn.validation import resolve_device
+from dbn.validation import check_positive, resolve_device
 
 __all__ = ["FINETUNE_DEFAULTS", "TASKS", "FineTuning", "numpy_like"]
 
@@ -40,6 +42,10 @@ TASKS = ("classify", "regress", "autoencode")
 FINETUNE_DEFAULTS = TrainConfig(validation_fraction=0.1)
 #: rows per chunk of the inference passes
 CHUNK = 4096
+#: the attributes a fine-tuning sets
+FINETUNED = ("mlp_", "task_", "finetune_config_", "finetune_history_", "finetune_state_", "target_ndim_", "classes_")
+#: the keys under which a checkpoint stores the tensors of an interrupted fine-tuning's training state
+FINETUNE_STATE_PREFIX = "finetune_state."
 
 
 def numpy_like(result: Tensor, like: Any) -> Tensor | np.ndarray:
@@ -68,6 +74,9 @@ class FineTuning:
         seed: int | None = None,
         progress: bool = True,
         callbacks: Sequence[Callback] | None = None,
+        checkpoint: str | Path | None = None,
+        checkpoint_every: int = 1,
+        resume: bool = True,
         **overrides: Any,
     ) -> Any:
         """Unroll the pretrained stack and train it by backpropagation; keep it as ``mlp_``.
@@ -97,6 +106,16 @@ class FineTuning:
             Show a progress bar.
         callbacks : sequence of callables
             ``callback(model, record)`` after each epoch; True stops training.
+        checkpoint : str or Path, optional
+            Save the whole network with the fine-tuning's training state every
+            ``checkpoint_every`` epochs (and at the end), so that an interrupted run continues
+            with ``DeepBeliefNet.load(checkpoint).finetune(X, y)`` (bit-identically on the CPU).
+        checkpoint_every : int
+            Epochs between checkpoints.
+        resume : bool
+            Continue an interrupted fine-tuning of this network (loaded from its checkpoint)
+            instead of starting anew; its task, configuration and seed are used, and the other
+            arguments but the data, ``progress``, ``callbacks`` and ``device`` are ignored.
 
         Returns
         -------
@@ -104,10 +123,17 @@ class FineTuning:
             ``self``, with ``mlp_``, ``task_``, ``finetune_history_``, ``finetune_config_`` (and
             ``classes_``).
         """
+        state = getattr(self, "finetune_state_", None) if resume else None
+        if state is not None:
+            task, config, seed = self.task_, self.finetune_config_, state["seed"]
+            checkpoint = state["path"] if checkpoint is None else checkpoint
+            checkpoint_every = state["every"]
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-        config = resolve_config(config, FINETUNE_DEFAULTS, overrides)
+        if state is None:
+            config = resolve_config(config, FINETUNE_DEFAULTS, overrides)
         self.check_pretrained("finetune")
+        writer = None if checkpoint is None else self._finetune_writer(check_writable(checkpoint), checkpoint_every)
         device = setup(resolve_device(device, self.device))
         self.to(device)
         X = self.check_input(X, "X")
@@ -115,15 +141,45 @@ class FineTuning:
         seed = broadcast_seed(seed, device)
         generator = torch.Generator(device=device).manual_seed(seed)
         model, loss, y, y_val, classes = self._network_for(task, X, y, X_val, y_val, generator)
-        history = train_network(
-            model, X, y, config=config, loss=loss, X_val=X_val, y_val=y_val, device=device, seed=seed,
-            progress=progress, description=f"fine-tune ({task})", callbacks=callbacks or (),
-        )
-        self.mlp_, self.task_, self.finetune_history_, self.finetune_config_ = model, task, history, config
+        if state is not None:
+            model = self.mlp_.to(device)  # the parameters of the interrupted run
+        previous = {name: getattr(self, name) for name in FINETUNED if hasattr(self, name)}
+        self.mlp_, self.task_, self.finetune_config_ = model, task, config
         self.target_ndim_ = 1 if task != "regress" or y.ndim == 1 else 2
         if classes is not None:
             self.classes_ = classes
+        try:
+            history = train_network(
+                model, X, y, config=config, loss=loss, X_val=X_val, y_val=y_val, device=device, seed=seed,
+                progress=progress, description=f"fine-tune ({task})", callbacks=callbacks or (),
+                checkpoint=writer, checkpoint_every=checkpoint_every, resume_from=state,
+            )
+        except BaseException:
+            self._restore_attributes(previous)  # a failed fine-tuning leaves the earlier one in place
+            raise
+        self.finetune_history_, self.finetune_state_ = history, None
+        if writer is not None:
+            self.save(writer.path)
         return self
+
+    def _restore_attributes(self, previous: dict[str, Any]) -> None:
+        for name in FINETUNED:
+            if name in previous:
+                setattr(self, name, previous[name])
+            elif hasattr(self, name):
+                delattr(self, name)
+
+    def _finetune_writer(self, path: Path, every: int) -> Callable[[dict], None]:
+        """``writer(state)``: save the network with the fine-tuning's training state (``writer.path``)."""
+        check_positive(every, "checkpoint_every", integer=True)
+
+        def write(state: dict) -> None:
+            self.finetune_state_ = {**state, "path": str(path), "every": every}
+            self.finetune_history_ = state["history"]
+            self.save(path)
+
+        write.path = path  # type: ignore[attr-defined]
+        return write
 
     def _network_for(self, task: str, X: Tensor, y: Any, X_val: Tensor | None, y_val: Any,
                      generator: torch.Generator) -> tuple[nn.Sequential, str, Any, Any, np.ndarray | None]:
@@ -205,22 +261,27 @@ class FineTuning:
 
     # ------------------------------------------------------------------ persistence
 
-    def finetuned_state(self) -> dict | None:
-        """What a checkpoint needs to rebuild ``mlp_`` (None before fine-tuning)."""
+    def finetuned_state(self) -> tuple[dict | None, dict[str, Tensor]]:
+        """What a checkpoint needs to rebuild ``mlp_`` (None before fine-tuning), and the tensors of
+        an interrupted fine-tuning's training state (to be saved beside the state dict)."""
         if not hasattr(self, "mlp_"):
-            return None
+            return None, {}
         config = getattr(self, "finetune_config_", None)
+        training_state, tensors = pack_state(getattr(self, "finetune_state_", None), FINETUNE_STATE_PREFIX)
         return {
+            "training_state": training_state,
             "task": self.task_,
             "classes": None if self.task_ != "classify" else self.classes_.tolist(),
             "n_outputs": None if self.task_ == "autoencode" else self.mlp_[-1].out_features,
             "target_ndim": self.target_ndim_,
-            "history": self.finetune_history_,
+            "history": getattr(self, "finetune_history_", []),
             "config": None if config is None else config.to_dict(),
-        }
+        }, tensors
 
-    def restore_finetuned(self, state: dict) -> None:
-        """Rebuild ``mlp_`` (untrained: load the state dict next) from :meth:`finetuned_state`'s output."""
+    def restore_finetuned(self, state: dict, state_dict: dict[str, Tensor]) -> None:
+        """Rebuild ``mlp_`` (untrained: load the state dict next) from :meth:`finetuned_state`'s output;
+        the training state's tensors are taken out of ``state_dict``."""
+        self.finetune_state_ = unpack_state(state.get("training_state"), state_dict, FINETUNE_STATE_PREFIX)
         self.task_ = state["task"]
         self.target_ndim_ = state["target_ndim"]
         self.finetune_history_ = list(state["history"])

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from dbn import distributed
 from dbn.config import TrainConfig, resolve_config
 from dbn.loop import Callback, check_callbacks, run_epochs
+from dbn.resume import EpochCheckpoint, check_fingerprint, fingerprint
 from dbn.targets import as_target_tensor, split_rows
 from dbn.validation import as_float_tensor, resolve_device
 
@@ -141,6 +142,16 @@ class EarlyStopping:
             self.waited += 1
         return self.patience is not None and self.waited >= self.patience
 
+    def state(self) -> dict:
+        """What continuing needs: the best loss, epoch and weights so far, and the epochs waited."""
+        return {"best_loss": self.best_loss, "best_index": self.best_index, "best_state": self.best_state,
+                "waited": self.waited, "seen": self.seen}
+
+    def load_state(self, state: dict) -> None:
+        """Continue from :meth:`state`'s output."""
+        self.best_loss, self.best_index, self.best_state = state["best_loss"], state["best_index"], state["best_state"]
+        self.waited, self.seen = state["waited"], state["seen"]
+
     def restore(self, model: nn.Module, history: list[dict]) -> None:
         """Load the best weights (if any epoch was validated) and set each record's ``best``."""
         if self.best_state is not None:
@@ -164,6 +175,18 @@ class SupervisedEpochs:
         self.total = torch.zeros((), device=device, dtype=torch.float64)
         self.rows = 0
         self.initial_loss: float | None = None
+        self.offset = 0  # epochs trained before this call (a resumed run)
+
+    def state(self) -> dict:
+        """What the next epoch needs besides the parameters: optimiser buffers, generator, the loss reference."""
+        return {"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
+                "initial_loss": self.initial_loss, "offset": self.offset}
+
+    def load_state(self, state: dict, done: int) -> None:
+        """Continue after ``done`` epochs from :meth:`state`'s output."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.initial_loss, self.offset = state["initial_loss"], done
 
     def measure_initial_loss(self) -> None:
         """The training loss of the network before training: the reference of :meth:`divergence`."""
@@ -192,7 +215,7 @@ class SupervisedEpochs:
     def _order(self, epoch: int) -> Tensor:
         n = self.data["X"].shape[0]
         if distributed.is_distributed():  # this rank's share of a permutation common to all ranks
-            return distributed.shard_rows(n, seed=self.seed, epoch=epoch, device=self.device)
+            return distributed.shard_rows(n, seed=self.seed, epoch=self.offset + epoch, device=self.device)
         return torch.randperm(n, generator=self.generator, device=self.device)
 
     def train_epoch(self, epoch: int) -> None:
@@ -218,7 +241,7 @@ class SupervisedEpochs:
         # means over every rank's rows; the epoch's one synchronisation with the device
         values = distributed.pooled_mean(torch.stack(measured), rows_measured).tolist()
         return {
-            "epoch": epoch + 1,
+            "epoch": self.offset + epoch + 1,
             "train_loss": values[0],
             "val_loss": values[1] if X_val is not None else None,
             "val_accuracy": values[2] if X_val is not None and self.classify else None,
@@ -261,6 +284,9 @@ def train_network(
     description: str = "train",
     callbacks: Sequence[Callback] = (),
     guard: bool = True,
+    checkpoint: Callable[[dict], None] | None = None,
+    checkpoint_every: int = 1,
+    resume_from: dict | None = None,
     **overrides: Any,
 ) -> list[dict]:
     """Train ``model`` by minibatch gradient descent on ``loss``; return the per-epoch history.
@@ -312,6 +338,16 @@ def train_network(
         weights of the last good epoch are restored. A classifier whose loss stays at the chance
         level gets a ``RuntimeWarning``. ``False`` trains on whatever happens (the comparisons of
         :mod:`dbn.compare` mark each diverged model of a batch themselves).
+    checkpoint : callable, optional
+        ``checkpoint(state)`` every ``checkpoint_every`` epochs, with the training state
+        (:mod:`dbn.resume`: the history so far, optimiser buffers, generator, early-stopping
+        state, seed, data fingerprint) for the caller to save beside the model's parameters.
+    checkpoint_every : int
+        Epochs between calls of ``checkpoint``.
+    resume_from : dict, optional
+        A training state that ``checkpoint`` received, for a ``model`` holding the parameters of
+        that moment: the run continues exactly where it was (same configuration, seed and data;
+        the data's fingerprint is checked) and the returned history includes its earlier epochs.
 
     Returns
     -------
@@ -356,12 +392,26 @@ def train_network(
         data["X_val"], data["y_val"] = data["X_val"][own], data["y_val"][own]
 
     task = SupervisedEpochs(network, model, data, loss_fn, config, classify=classify, seed=seed, device=device)
-    if guard:
-        task.measure_initial_loss()
     stopping = EarlyStopping(config.patience)
+    data_print = fingerprint(*torch.std_mean(data["X"].double(), dim=0)[::-1])
     history: list[dict] = []
-    run_epochs(task, config.epochs, model=model, history=history, device=device, description=description,
-               progress=progress, callbacks=[*callbacks, stopping], guard=guard)
+    if resume_from is not None:
+        check_fingerprint(resume_from["data"], data_print)
+        history = [dict(record) for record in resume_from["history"]]
+        task.load_state(resume_from["task"], len(history))
+        stopping.load_state(resume_from["stopping"])
+    elif guard:
+        task.measure_initial_loss()
+    callbacks = [*callbacks, stopping]
+    if checkpoint is not None:
+        def state() -> dict:
+            return {"task": task.state(), "stopping": stopping.state(), "history": [dict(r) for r in history],
+                    "seed": seed, "data": data_print}
+
+        callbacks.append(EpochCheckpoint(checkpoint, state, checkpoint_every))
+    if not (resume_from is not None and stopping.patience is not None and stopping.waited >= stopping.patience):
+        run_epochs(task, config.epochs - len(history), model=model, history=history, device=device, description=description,
+                   progress=progress, callbacks=callbacks, guard=guard)
     stopping.restore(model, history)
     model.eval()
     return history

@@ -97,3 +97,18 @@ def test_dead_hidden_units_and_chance_level_losses_are_warned_about(data):
     X, y = np.random.default_rng(0).random((300, 5)), np.arange(300) % 3
     with pytest.warns(RuntimeWarning, match="still at the chance level"):
         train_network(torch.nn.Linear(5, 3), X, y, epochs=2, lr=1e-4, progress=False, seed=0)
+
+
+def test_a_comparison_records_a_diverged_pretraining_and_goes_on(data):
+    from dbn.compare import compare_inits
+    from dbn.reports import summary_table
+
+    X, y = data
+    records = compare_inits(X, y, hidden=(32, 16), activation="relu", schemes=["dbn", "he_normal"], seeds=1,
+                            epochs=5, lrs=[0.1], scheme_options={"dbn": {"epochs": 2, "lr": [0.1, 100.0]}})
+    dbn_row = [record for record in records if record["scheme"] == "dbn"]
+    he_row = [record for record in records if record["scheme"] == "he_normal"]
+    assert dbn_row and all(record["diverged"] and not record["converged"] for record in dbn_row)
+    assert "training diverged" in dbn_row[0]["init_error"]
+    assert he_row and all(record["converged"] and record["init_error"] is None for record in he_row)
+    assert "diverged" in summary_table(records)
