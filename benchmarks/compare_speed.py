@@ -23,31 +23,54 @@ import torch
 from dbn.compare import compare_inits
 from dbn.datasets import load_digits
 
-SCHEMES = ["zeros", "uniform", "normal", "truncated_normal", "xavier_uniform", "xavier_normal", "he_uniform", "he_normal",
-           "orthogonal", "lsuv"]
+SCHEMES = [
+    "zeros",
+    "uniform",
+    "normal",
+    "truncated_normal",
+    "xavier_uniform",
+    "xavier_normal",
+    "he_uniform",
+    "he_normal",
+    "orthogonal",
+    "lsuv",
+]
 WIDTHS = [32, 64, 128]
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--epochs", type=int, default=10)
 parser.add_argument("--seeds", type=int, default=5)
 parser.add_argument("--lr", type=float, default=0.05)
-parser.add_argument("--threads", type=int, default=1, help="torch threads (1: the fair choice on a shared 2-core machine)")
+parser.add_argument(
+    "--threads", type=int, default=1, help="torch threads (1: the fair choice on a shared 2-core machine)"
+)
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
 
 X, y = load_digits()
-compare_inits(X, y, hidden=[8], schemes=["normal"], seeds=1, epochs=1, lrs=[args.lr])  # warm-up: lazy imports, allocator
-print(f"{len(SCHEMES)} schemes x {args.seeds} seeds, {args.epochs} epochs, lr {args.lr}, {args.threads} thread(s), torch {torch.__version__}")
+compare_inits(
+    X, y, hidden=[8], schemes=["normal"], seeds=1, epochs=1, lrs=[args.lr]
+)  # warm-up: lazy imports, allocator
+print(
+    f"{len(SCHEMES)} schemes x {args.seeds} seeds, {args.epochs} epochs, "
+    f"lr {args.lr}, {args.threads} thread(s), torch {torch.__version__}"
+)
 print("| hidden | sequential (s) | batched (s) | speed-up | max test-loss difference |")
 print("|---|---|---|---|---|")
 for width in WIDTHS:
-    settings = dict(hidden=[width] * 3, activation="relu", schemes=SCHEMES, seeds=args.seeds, epochs=args.epochs, lrs=[args.lr])
+    settings = dict(
+        hidden=[width] * 3, activation="relu", schemes=SCHEMES, seeds=args.seeds, epochs=args.epochs, lrs=[args.lr]
+    )
     timings, runs = {}, {}
     for batched in (True, False):
         started = time.perf_counter()
         runs[batched] = compare_inits(X, y, batched=batched, **settings)
         timings[batched] = time.perf_counter() - started
     difference = max(
-        float(np.nanmax(np.abs(np.subtract(a["curves"]["test_loss"], b["curves"]["test_loss"])))) for a, b in zip(runs[True], runs[False])
+        float(np.nanmax(np.abs(np.subtract(a["curves"]["test_loss"], b["curves"]["test_loss"]))))
+        for a, b in zip(runs[True], runs[False], strict=False)
     )
-    print(f"| 3 x {width} | {timings[False]:.1f} | {timings[True]:.1f} | {timings[False] / timings[True]:.1f}x | {difference:.1e} |")
+    print(
+        f"| 3 x {width} | {timings[False]:.1f} | {timings[True]:.1f} "
+        f"| {timings[False] / timings[True]:.1f}x | {difference:.1e} |"
+    )

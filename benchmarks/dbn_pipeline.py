@@ -63,8 +63,10 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     reduced = (args.epochs, args.finetune_epochs) != (EPOCHS, FINETUNE_EPOCHS)
     print(f"torch {torch.__version__} on {name}; precision {args.precision}")
-    print(f"784-{'-'.join(map(str, HIDDEN))}-10, {args.epochs} epochs per RBM, {args.finetune_epochs} fine-tuning epochs"
-          + ("  (REDUCED: not the paper's budget)" if reduced else ""))
+    print(
+        f"784-{'-'.join(map(str, HIDDEN))}-10, {args.epochs} epochs per RBM, {args.finetune_epochs} fine-tuning epochs"
+        + ("  (REDUCED: not the paper's budget)" if reduced else "")
+    )
 
     net = DeepBeliefNet([784, *HIDDEN], **PRETRAIN)
     net.pretrain(X_train, epochs=args.epochs, device=device, seed=args.seed, precision=args.precision, progress=False)
@@ -72,16 +74,30 @@ def main() -> None:
     rss_pretraining = peak_rss_gb()
     for index, rbm in enumerate(net.rbms):
         seconds = sum(record["seconds"] for record in rbm.history_)
-        print(f"  RBM {index + 1} {rbm.n_visible}-{rbm.n_hidden}: {seconds:7.1f} s of updates, "
-              f"{len(X_train) * len(rbm.history_) / seconds:12,.0f} samples/s, recon_mse {rbm.history_[-1]['recon_mse']:.4f}")
-    net.finetune(X_train, y_train, epochs=args.finetune_epochs, validation_fraction=0.0, device=device, seed=args.seed,
-                 progress=False, **FINETUNE)
+        print(
+            f"  RBM {index + 1} {rbm.n_visible}-{rbm.n_hidden}: {seconds:7.1f} s of updates, "
+            f"{len(X_train) * len(rbm.history_) / seconds:12,.0f} "
+            f"samples/s, recon_mse {rbm.history_[-1]['recon_mse']:.4f}"
+        )
+    net.finetune(
+        X_train,
+        y_train,
+        epochs=args.finetune_epochs,
+        validation_fraction=0.0,
+        device=device,
+        seed=args.seed,
+        progress=False,
+        **FINETUNE,
+    )
     finetuned = time.perf_counter()
     error = 100 * (1 - net.score(X_test, y_test))
     finished = time.perf_counter()
 
-    print(f"loading {loaded - started:.1f} s, pretraining {pretrained - loaded:.1f} s, fine-tuning {finetuned - pretrained:.1f} s, "
-          f"test {finished - finetuned:.1f} s")
+    print(
+        f"loading {loaded - started:.1f} s, pretraining {pretrained - loaded:.1f} "
+        f"s, fine-tuning {finetuned - pretrained:.1f} s, "
+        f"test {finished - finetuned:.1f} s"
+    )
     print(f"end to end: {finished - started:.1f} s = {(finished - started) / 60:.1f} min")
     print(f"test error: {error:.2f}%   (paper: {PAPER_ERROR}%)")
     print(f"peak resident memory: {rss_pretraining:.2f} GB after pretraining, {peak_rss_gb():.2f} GB at the end")

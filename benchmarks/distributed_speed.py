@@ -90,10 +90,19 @@ def worker(args: argparse.Namespace) -> None:
 
 def launch(args: argparse.Namespace, processes: int, batch: int, device: str) -> dict:
     """Run one configuration in fresh processes (torchrun for two or more) and return rank 0's result."""
-    options = ["--worker", f"--epochs={args.epochs}", f"--threads={args.threads}", f"--rows={args.rows}", f"--batch={batch}", f"--device={device}"]
+    options = [
+        "--worker",
+        f"--epochs={args.epochs}",
+        f"--threads={args.threads}",
+        f"--rows={args.rows}",
+        f"--batch={batch}",
+        f"--device={device}",
+    ]
     launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"] if processes > 1 else []
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    output = subprocess.run([sys.executable, *launcher, __file__, *options], env=env, check=True, capture_output=True, text=True).stdout
+    output = subprocess.run(
+        [sys.executable, *launcher, __file__, *options], env=env, check=True, capture_output=True, text=True
+    ).stdout
     return json.loads(next(line for line in output.splitlines() if line.startswith("RESULT "))[len("RESULT ") :])
 
 
@@ -105,7 +114,10 @@ def report(title: str, runs: list[dict]) -> None:
     for run in runs:
         efficiency = run["samples_per_second"] / (run["processes"] * single)
         reduce = "—" if run["all_reduce_ms"] is None else f"{run['all_reduce_ms']:.2f}"
-        print(f"| {run['processes']} | {run['batch']} | {run['samples_per_second']:,.0f} | {efficiency:.2f} | {run['step_ms']:.2f} | {reduce} |")
+        print(
+            f"| {run['processes']} | {run['batch']} | {run['samples_per_second']:,.0f} "
+            f"| {efficiency:.2f} | {run['step_ms']:.2f} | {reduce} |"
+        )
 
 
 def main() -> None:
@@ -120,13 +132,23 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
-    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, {args.threads} thread(s) per process, {args.rows} rows, {args.epochs} epochs (best)")
-    cpu = [launch(args, 1, args.batch, "cpu"), launch(args, 2, args.batch, "cpu"), launch(args, 1, 2 * args.batch, "cpu")]
+    print(
+        f"torch {torch.__version__}, {os.cpu_count()} CPUs, {args.threads} "
+        f"thread(s) per process, {args.rows} rows, {args.epochs} epochs (best)"
+    )
+    cpu = [
+        launch(args, 1, args.batch, "cpu"),
+        launch(args, 2, args.batch, "cpu"),
+        launch(args, 1, 2 * args.batch, "cpu"),
+    ]
     print(f"data: {cpu[0]['data']}")
     report("CPU, gloo (the last row: one process with the 2-process global batch)", cpu)
     gpus = torch.cuda.device_count()
     if gpus:
-        report(f"CUDA, NCCL, {torch.cuda.get_device_name(0)}", [launch(args, n, args.batch, "cuda") for n in sorted({1, gpus})])
+        report(
+            f"CUDA, NCCL, {torch.cuda.get_device_name(0)}",
+            [launch(args, n, args.batch, "cuda") for n in sorted({1, gpus})],
+        )
     else:
         print("\nNo CUDA device: the GPU comparison (1 GPU against several, NCCL) was not run.")
 

@@ -135,8 +135,11 @@ def large_layer(device: torch.device, precision: str, repeats: int) -> None:
     step_flops = 5 * 2 * size**3 / min(runs)
     print(f"4096 x 4096 RBM, batch 4096, precision {precision}, device {device}")
     print(f"one 4096^3 product: {gemm_flops / 1e12:8.2f} TFLOP/s")
-    print(f"CD-1 step (5 products): {step_flops / 1e12:8.2f} TFLOP/s = {step_flops / gemm_flops:.0%} of the product's throughput"
-          f" ({size / min(runs):,.0f} samples/s)")
+    print(
+        f"CD-1 step (5 products): {step_flops / 1e12:8.2f} TFLOP/s = "
+        f"{step_flops / gemm_flops:.0%} of the product's throughput"
+        f" ({size / min(runs):,.0f} samples/s)"
+    )
 
 
 def sync(device: torch.device) -> None:
@@ -151,7 +154,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-sklearn", action="store_true", help="GPU runs: skip the CPU reference")
     parser.add_argument("--large", action="store_true", help="time a 4096 x 4096 RBM with batch 4096 instead")
-    parser.add_argument("--precision", choices=PRECISIONS, help="reduced precision to time (default: tf32 on CUDA, bfloat16 on CPU)")
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, help="reduced precision to time (default: tf32 on CUDA, bfloat16 on CPU)"
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     reduced = args.precision or ("tf32" if device.type == "cuda" else "bfloat16")

@@ -41,5 +41,14 @@ from dbn.rbm import RBM
 from dbn.sklearn import DBNClassifier, DBNRegressor, RBMTransformer
 from dbn.stack import DeepBeliefNet
 
-__all__ = ["RBM", "DeepBeliefNet", "CDConfig", "TrainConfig", "hinton_momentum", "RBMTransformer", "DBNClassifier", "DBNRegressor"]
+__all__ = [
+    "RBM",
+    "DeepBeliefNet",
+    "CDConfig",
+    "TrainConfig",
+    "hinton_momentum",
+    "RBMTransformer",
+    "DBNClassifier",
+    "DBNRegressor",
+]
 __version__ = "0.1.0"

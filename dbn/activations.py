@@ -61,7 +61,9 @@ class Maxout(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         if z.shape[-1] % self.k:
-            raise ValueError(f"maxout with k={self.k} needs a last dimension divisible by k, got shape {tuple(z.shape)}")
+            raise ValueError(
+                f"maxout with k={self.k} needs a last dimension divisible by k, got shape {tuple(z.shape)}"
+            )
         return z.unflatten(-1, (-1, self.k)).amax(-1)
 
     def extra_repr(self) -> str:
@@ -149,7 +151,11 @@ class Activation:
     def recognises(self, module: nn.Module) -> bool:
         """Whether ``module`` is this activation: one of ``module_types`` with the same settings
         (``extra_repr``: the slope of a leaky ReLU, the pieces of a maxout) as ``self.module()``."""
-        return bool(self.module_types) and isinstance(module, self.module_types) and module.extra_repr() == self.module().extra_repr()
+        return (
+            bool(self.module_types)
+            and isinstance(module, self.module_types)
+            and module.extra_repr() == self.module().extra_repr()
+        )
 
 
 #: name -> :class:`Activation`
@@ -165,22 +171,48 @@ def register_activation(activation: Activation) -> Activation:
 _SIGMOID_SATURATION = math.log(99.0)  # sigmoid(z) > 0.99 beyond this
 _TANH_SATURATION = math.atanh(0.99)  # |tanh(z)| > 0.99 beyond this
 
-register_activation(Activation("sigmoid", nn.Sigmoid, "sigmoid", lambda z: z.abs() > _SIGMOID_SATURATION, module_types=(nn.Sigmoid,)))
+register_activation(
+    Activation("sigmoid", nn.Sigmoid, "sigmoid", lambda z: z.abs() > _SIGMOID_SATURATION, module_types=(nn.Sigmoid,))
+)
 register_activation(Activation("tanh", nn.Tanh, "tanh", lambda z: z.abs() > _TANH_SATURATION, module_types=(nn.Tanh,)))
 register_activation(Activation("relu", nn.ReLU, "relu", lambda z: z <= 0, rbm_hidden="relu", module_types=(nn.ReLU,)))
 register_activation(
-    Activation("leaky_relu", lambda: nn.LeakyReLU(0.01), "leaky_relu", lambda z: z <= 0, rbm_hidden="relu", param=0.01,
-               module_types=(nn.LeakyReLU,))
+    Activation(
+        "leaky_relu",
+        lambda: nn.LeakyReLU(0.01),
+        "leaky_relu",
+        lambda z: z <= 0,
+        rbm_hidden="relu",
+        param=0.01,
+        module_types=(nn.LeakyReLU,),
+    )
 )
 register_activation(
-    Activation("vlrelu", lambda: nn.LeakyReLU(1 / 3), "leaky_relu", lambda z: z <= 0, rbm_hidden="relu", param=1 / 3,
-               module_types=(nn.LeakyReLU,))
+    Activation(
+        "vlrelu",
+        lambda: nn.LeakyReLU(1 / 3),
+        "leaky_relu",
+        lambda z: z <= 0,
+        rbm_hidden="relu",
+        param=1 / 3,
+        module_types=(nn.LeakyReLU,),
+    )
 )
 register_activation(
-    Activation("maxout", lambda: Maxout(2), "maxout", torch.zeros_like, rbm_hidden=None, module_types=(Maxout,), pieces=2,
-               fixed_gain=maxout_gain(2))
+    Activation(
+        "maxout",
+        lambda: Maxout(2),
+        "maxout",
+        torch.zeros_like,
+        rbm_hidden=None,
+        module_types=(Maxout,),
+        pieces=2,
+        fixed_gain=maxout_gain(2),
+    )
 )
-register_activation(Activation("identity", nn.Identity, "linear", torch.zeros_like, rbm_hidden="gaussian", module_types=(nn.Identity,)))
+register_activation(
+    Activation("identity", nn.Identity, "linear", torch.zeros_like, rbm_hidden="gaussian", module_types=(nn.Identity,))
+)
 
 
 def get_activation(name: str | Activation) -> Activation:
@@ -214,5 +246,7 @@ _UNIT_ACTIVATIONS = {"bernoulli": "sigmoid", "relu": "relu", "gaussian": "identi
 def unit_activation(units: str) -> Activation:
     """The activation whose output is the conditional mean of the RBM unit type ``units``."""
     if units not in _UNIT_ACTIVATIONS:
-        raise ValueError(f"no activation computes the mean of {units!r} units; known unit types: {', '.join(_UNIT_ACTIVATIONS)}")
+        raise ValueError(
+            f"no activation computes the mean of {units!r} units; known unit types: {', '.join(_UNIT_ACTIVATIONS)}"
+        )
     return ACTIVATIONS[_UNIT_ACTIVATIONS[units]]

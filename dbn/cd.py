@@ -93,9 +93,13 @@ class FreeEnergyDifference(torch.autograd.Function):
             grad_weight = torch.mm(p_model.T.to(dtype), v_model.to(dtype))
             grad_weight.addmm_(p_data.T.to(dtype), v_data.to(dtype), alpha=ratio).mul_(scale_model)
         if ctx.needs_input_grad[1]:
-            grad_visible = v_model.sum(0, dtype=dtype).mul_(scale_model).sub_(v_data.sum(0, dtype=dtype).mul_(scale_data))
+            grad_visible = (
+                v_model.sum(0, dtype=dtype).mul_(scale_model).sub_(v_data.sum(0, dtype=dtype).mul_(scale_data))
+            )
         if ctx.needs_input_grad[2]:
-            grad_hidden = p_model.sum(0, dtype=dtype).mul_(scale_model).sub_(p_data.sum(0, dtype=dtype).mul_(scale_data))
+            grad_hidden = (
+                p_model.sum(0, dtype=dtype).mul_(scale_model).sub_(p_data.sum(0, dtype=dtype).mul_(scale_data))
+            )
         return (grad_weight, grad_visible, grad_hidden) + (None,) * 8
 
 
@@ -119,7 +123,17 @@ def free_energy_difference(
     if hidden_offset is not None:
         p_data = p_data - hidden_offset
     loss = FreeEnergyDifference.apply(
-        rbm.weight, rbm.visible_bias, rbm.hidden_bias, v_data, x_data, p_data, v_model, x_model, p_model, rbm.visible, rbm.hidden
+        rbm.weight,
+        rbm.visible_bias,
+        rbm.hidden_bias,
+        v_data,
+        x_data,
+        p_data,
+        v_model,
+        x_model,
+        p_model,
+        rbm.visible,
+        rbm.hidden,
     )
     if hidden_offset is not None:
         loss = loss + (x_data.mean(0) @ hidden_offset)

@@ -92,8 +92,14 @@ class CDTrainer:
         self.momentum = config.momentum_schedule()
         self.optimizer = make_optimizer(rbm, config, config.lr)
         self.objective = ContrastiveDivergence(
-            rbm, k=config.k, generator=generator, chains=chains, sample_visible=config.sample_visible,
-            sparsity_target=config.sparsity_target, sparsity_cost=config.sparsity_cost, precision=config.precision,
+            rbm,
+            k=config.k,
+            generator=generator,
+            chains=chains,
+            sample_visible=config.sample_visible,
+            sparsity_target=config.sparsity_target,
+            sparsity_cost=config.sparsity_cost,
+            precision=config.precision,
         )
         # distributed: DDP averages the gradient over ranks (the statistics are equal everywhere)
         self.parallel = data_parallel(self.objective, rbm.weight.device, sync_buffers=False)
@@ -110,7 +116,9 @@ class CDTrainer:
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
             "chains": None if objective.chains is None else objective.chains.detach().cpu().clone(),
-            "running_activity": None if objective.sparsity is None else objective.running_activity.detach().cpu().clone(),
+            "running_activity": None
+            if objective.sparsity is None
+            else objective.running_activity.detach().cpu().clone(),
         }
 
     def load_state(self, state: dict) -> None:
@@ -150,7 +158,9 @@ class CDTrainer:
         for group in self.optimizer.param_groups:
             if "momentum" in group:
                 group["momentum"] = momentum
-        settings = [(group.get("lr"), group.get("momentum"), group.get("weight_decay")) for group in self.optimizer.param_groups]
+        settings = [
+            (group.get("lr"), group.get("momentum"), group.get("weight_decay")) for group in self.optimizer.param_groups
+        ]
         if self.runner is not None and settings != self.settings:
             self.runner.reset()  # captured graphs hold the old values
         self.settings = settings
@@ -193,7 +203,10 @@ class CDTrainer:
         """An exploding update: :math:`\\|\\Delta W\\| / \\|W\\|` above :data:`MAX_UPDATE_RATIO`."""
         ratio = record["update_ratio"]
         if ratio > MAX_UPDATE_RATIO:
-            return f"the epoch's first update changed the weights by {ratio:.3g} times their norm (more than {MAX_UPDATE_RATIO:g})"
+            return (
+                f"the epoch's first update changed the weights by {ratio:.3g} "
+                f"times their norm (more than {MAX_UPDATE_RATIO:g})"
+            )
         return None
 
     def finish(self, history: list[dict]) -> None:
@@ -201,9 +214,12 @@ class CDTrainer:
         last = history[-1] if history else None
         if last is not None and last["dead_fraction"] + last["saturated_fraction"] >= 1.0:
             warnings.warn(
-                f"every hidden unit is dead or saturated after epoch {last['epoch']} (dead {last['dead_fraction']:.0%}, "
+                "every hidden unit is dead or saturated after epoch "
+                f"{last['epoch']} (dead {last['dead_fraction']:.0%}, "
                 f"saturated {last['saturated_fraction']:.0%}): the features carry no information; try a lower lr than "
-                f"{last['lr']}", RuntimeWarning, stacklevel=4,
+                f"{last['lr']}",
+                RuntimeWarning,
+                stacklevel=4,
             )
 
 
@@ -224,7 +240,9 @@ class CDRun:
     every: int = 1
 
 
-def checkpoint_writer(rbm: Any, checkpoint: str | Path | Callable[[Any], None] | None, every: int) -> Callable[[Any], None] | None:
+def checkpoint_writer(
+    rbm: Any, checkpoint: str | Path | Callable[[Any], None] | None, every: int
+) -> Callable[[Any], None] | None:
     """A function writing the checkpoint (the path checked now, before any training)."""
     check_positive(every, "checkpoint_every", integer=True)
     if checkpoint is None or callable(checkpoint):
@@ -234,8 +252,17 @@ def checkpoint_writer(rbm: Any, checkpoint: str | Path | Callable[[Any], None] |
     return lambda rbm: rbm.save(path)
 
 
-def train_rbm(rbm: Any, X: Any, run: CDRun, *, X_val: Any, progress: bool, description: str | None, callbacks: Any,
-              device: torch.device | str | None) -> Any:
+def train_rbm(
+    rbm: Any,
+    X: Any,
+    run: CDRun,
+    *,
+    X_val: Any,
+    progress: bool,
+    description: str | None,
+    callbacks: Any,
+    device: torch.device | str | None,
+) -> Any:
     """One run of CD training of the RBM ``rbm``: fresh (``run.state`` None) or resumed from a training state."""
     config, state, callbacks = run.config, run.state, check_callbacks(callbacks)
     device = setup(resolve_device(device, rbm.device))
@@ -243,12 +270,21 @@ def train_rbm(rbm: Any, X: Any, run: CDRun, *, X_val: Any, progress: bool, descr
     seed = broadcast_seed(run.seed, device)
     generator = torch.Generator(device=device).manual_seed(seed + get_rank())
     source = make_source(
-        X, "X", batch_size=config.batch_size, device=device, dtype=rbm.weight.dtype, generator=generator,
-        n_features=rbm.n_visible, unit_interval=rbm.visible.unit_interval, shard_seed=seed,
+        X,
+        "X",
+        batch_size=config.batch_size,
+        device=device,
+        dtype=rbm.weight.dtype,
+        generator=generator,
+        n_features=rbm.n_visible,
+        unit_interval=rbm.visible.unit_interval,
+        shard_seed=seed,
     )
     V_val = None if X_val is None else rbm.check_visible(X_val, "X_val").to(device)
     use_graph = use_cuda_graph(config, source.in_memory, device)
-    stats = source.statistics(n_features=rbm.n_visible, unit_interval=rbm.visible.unit_interval, sample_size=config.monitor_size)
+    stats = source.statistics(
+        n_features=rbm.n_visible, unit_interval=rbm.visible.unit_interval, sample_size=config.monitor_size
+    )
     data = fingerprint(stats.mean, stats.std)
     if state is not None:
         check_fingerprint(state["data"], data)
@@ -256,10 +292,15 @@ def train_rbm(rbm: Any, X: Any, run: CDRun, *, X_val: Any, progress: bool, descr
         start_from(rbm, stats, generator)
     first_epoch = len(rbm.history_) - (state["done"] if state is not None else 0)
     trainer = CDTrainer(
-        rbm, source, config, generator=generator, chains=initial_chains(rbm, config, run.warm_start, generator),
+        rbm,
+        source,
+        config,
+        generator=generator,
+        chains=initial_chains(rbm, config, run.warm_start, generator),
         monitor_rows=rbm.standardize(stats.sample),
         val_rows=None if V_val is None else rbm.standardize(V_val[: config.monitor_size]),
-        first_epoch=len(rbm.history_), use_graph=use_graph,
+        first_epoch=len(rbm.history_),
+        use_graph=use_graph,
     )
     if state is not None:
         trainer.load_state(state)
@@ -267,8 +308,13 @@ def train_rbm(rbm: Any, X: Any, run: CDRun, *, X_val: Any, progress: bool, descr
         callbacks.append(epoch_checkpoint(rbm, trainer, run, seed=seed, first_epoch=first_epoch, data=data))
     with matmul_precision(config.precision):
         run_epochs(
-            trainer, config.epochs - (state["done"] if state is not None else 0), model=rbm, history=rbm.history_,
-            device=device, progress=progress, description=description or f"RBM {rbm.n_visible}-{rbm.n_hidden}",
+            trainer,
+            config.epochs - (state["done"] if state is not None else 0),
+            model=rbm,
+            history=rbm.history_,
+            device=device,
+            progress=progress,
+            description=description or f"RBM {rbm.n_visible}-{rbm.n_hidden}",
             callbacks=callbacks,
         )
     if trainer.chains is not None:
@@ -279,11 +325,20 @@ def train_rbm(rbm: Any, X: Any, run: CDRun, *, X_val: Any, progress: bool, descr
     return rbm
 
 
-def epoch_checkpoint(rbm: Any, trainer: CDTrainer, run: CDRun, *, seed: int, first_epoch: int, data: dict) -> EpochCheckpoint:
+def epoch_checkpoint(
+    rbm: Any, trainer: CDTrainer, run: CDRun, *, seed: int, first_epoch: int, data: dict
+) -> EpochCheckpoint:
     """The callback that stores the training state of ``rbm`` and writes its checkpoint every ``run.every`` epochs."""
+
     def state() -> dict:
-        return {**trainer.state(), "seed": seed, "done": len(rbm.history_) - first_epoch, "every": run.every,
-                "data": data, "path": getattr(rbm, "checkpoint_path_", None)}
+        return {
+            **trainer.state(),
+            "seed": seed,
+            "done": len(rbm.history_) - first_epoch,
+            "every": run.every,
+            "data": data,
+            "path": getattr(rbm, "checkpoint_path_", None),
+        }
 
     def write(training_state: dict) -> None:
         rbm.fit_config_, rbm.training_state_ = run.config, training_state
@@ -295,14 +350,20 @@ def epoch_checkpoint(rbm: Any, trainer: CDTrainer, run: CDRun, *, seed: int, fir
 def use_cuda_graph(config: CDConfig, in_memory: bool, device: torch.device) -> bool:
     """Whether epochs replay CUDA graphs: ``config.cuda_graph``, checked, or the default."""
     if config.cuda_graph and (device.type != "cuda" or not in_memory):
-        raise ValueError(f"cuda_graph=True needs in-memory X on a CUDA device, got {'a ' if in_memory else 'an iterable on '}{device}")
+        raise ValueError(
+            "cuda_graph=True needs in-memory X on a CUDA device, "
+            f"got {'a ' if in_memory else 'an iterable on '}{device}"
+        )
     if config.cuda_graph and is_distributed():
         raise ValueError("cuda_graph=True needs a single process: distributed runs train eagerly")
     if config.cuda_graph is not None:
         return config.cuda_graph
     # graphs need a generator the graph can advance (torch >= 2.5)
     return (
-        device.type == "cuda" and in_memory and config.optimizer is None and not is_distributed()
+        device.type == "cuda"
+        and in_memory
+        and config.optimizer is None
+        and not is_distributed()
         and hasattr(torch.cuda.CUDAGraph, "register_generator_state")
     )
 

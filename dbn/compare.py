@@ -69,8 +69,8 @@ from torch import Tensor, nn
 
 from dbn.diagnostics import layer_statistics
 from dbn.init import SCHEMES, get_activation, init_
-from dbn.stacked import StackedMLP, architecture, build_mlp
 from dbn.loop import DivergenceError
+from dbn.stacked import StackedMLP, architecture, build_mlp
 from dbn.training import CHANCE_FRACTION, chance_loss, train_network
 from dbn.validation import as_float_tensor, check_positive, resolve_device
 

@@ -117,11 +117,19 @@ def trace_layers(model: nn.Module, X: Tensor | np.ndarray, y: Tensor | np.ndarra
             hook.remove()
         model.train(was_training)
     traces = []
-    for index, (linear, after, found) in enumerate(pairs):
+    for index, (linear, _after, found) in enumerate(pairs):
         z = pre[index].detach()
         a = captured.get(2 * index + 1, z).detach()
-        traces.append(LayerTrace(z.cpu(), a.cpu(), gradients[index].cpu(), linear.weight.detach().cpu(),
-                                 gradients[len(pairs) + index].cpu(), found))
+        traces.append(
+            LayerTrace(
+                z.cpu(),
+                a.cpu(),
+                gradients[index].cpu(),
+                linear.weight.detach().cpu(),
+                gradients[len(pairs) + index].cpu(),
+                found,
+            )
+        )
     return traces
 
 
@@ -139,19 +147,21 @@ def layer_statistics(model: nn.Module, X: Tensor | np.ndarray, y: Tensor | np.nd
     for index, trace in enumerate(trace_layers(model, X, y)):
         nonlinear = trace.nonlinearity is not None and trace.nonlinearity.name != "identity"
         flat = trace.nonlinearity.flat(trace.pre_activation) if nonlinear else None
-        records.append({
-            "layer": index + 1,
-            "units": trace.pre_activation.shape[1],
-            "activation": trace.nonlinearity.name if trace.nonlinearity is not None else None,
-            "mean": float(trace.activation.mean()),
-            "std": float(trace.activation.std()),
-            "saturated": float(flat.float().mean()) if nonlinear else None,
-            "dead_units": float(flat.all(0).float().mean()) if nonlinear else None,
-            "gradient_std": float(trace.gradient.std()),
-            "gradient_norm": float(trace.gradient.norm()),
-            "weight_gradient_norm": float(trace.weight_gradient.norm()),
-            "weight_std": float(trace.weight.std()),
-        })
+        records.append(
+            {
+                "layer": index + 1,
+                "units": trace.pre_activation.shape[1],
+                "activation": trace.nonlinearity.name if trace.nonlinearity is not None else None,
+                "mean": float(trace.activation.mean()),
+                "std": float(trace.activation.std()),
+                "saturated": float(flat.float().mean()) if nonlinear else None,
+                "dead_units": float(flat.all(0).float().mean()) if nonlinear else None,
+                "gradient_std": float(trace.gradient.std()),
+                "gradient_norm": float(trace.gradient.norm()),
+                "weight_gradient_norm": float(trace.weight_gradient.norm()),
+                "weight_std": float(trace.weight.std()),
+            }
+        )
     return records
 
 
@@ -188,7 +198,9 @@ def _histogram(values: Tensor, low: float, high: float, bins: int) -> Tensor:
     return counts / max(values.numel(), 1)
 
 
-def draw_layer_histograms(traces: list[LayerTrace], left: Any, right: Any, *, bins: int = 60, legend: bool = True) -> None:
+def draw_layer_histograms(
+    traces: list[LayerTrace], left: Any, right: Any, *, bins: int = 60, legend: bool = True
+) -> None:
     r"""Draw Glorot & Bengio's (2010, figures 3-7) histograms on two matplotlib axes.
 
     One curve per hidden layer (all layers but the output one): the fraction of (row, unit)
@@ -203,7 +215,7 @@ def draw_layer_histograms(traces: list[LayerTrace], left: Any, right: Any, *, bi
     low, high = (low - 0.5, high + 0.5) if high - low < 1e-9 else (low, high)
     span = max(float(t.gradient.abs().max()) for t in hidden) or 1.0
     colours = plt.cm.viridis(np.linspace(0, 0.9, len(hidden)))
-    for index, (trace, colour) in enumerate(zip(hidden, colours)):
+    for index, (trace, colour) in enumerate(zip(hidden, colours, strict=False)):
         for axis, values, (a, b) in ((left, trace.activation, (low, high)), (right, trace.gradient, (-span, span))):
             counts = _histogram(values, a, b, bins).numpy()
             axis.step(np.linspace(a, b, bins + 1)[:-1], counts, where="post", color=colour, label=f"layer {index + 1}")
@@ -214,7 +226,9 @@ def draw_layer_histograms(traces: list[LayerTrace], left: Any, right: Any, *, bi
         left.legend(fontsize=5, ncol=2)
 
 
-def plot_layer_histograms(traces: list[LayerTrace], path: str | Path | None = None, *, title: str = "", bins: int = 60) -> Any:
+def plot_layer_histograms(
+    traces: list[LayerTrace], path: str | Path | None = None, *, title: str = "", bins: int = 60
+) -> Any:
     """:func:`draw_layer_histograms` on a new figure (needs matplotlib); with ``path`` the figure
     is saved there (PNG) and closed and None is returned, else the figure is returned."""
     import matplotlib
@@ -232,7 +246,9 @@ def plot_layer_histograms(traces: list[LayerTrace], path: str | Path | None = No
     return _finish(figure, path, plt)
 
 
-def filter_mosaic(weight: Tensor, *, n: int = 64, columns: int | None = None, image_shape: tuple[int, int] | None = None) -> np.ndarray:
+def filter_mosaic(
+    weight: Tensor, *, n: int = 64, columns: int | None = None, image_shape: tuple[int, int] | None = None
+) -> np.ndarray:
     """The first ``n`` rows of a first-layer weight matrix tiled as images (square by default),
     each scaled to [-1, 1] by its largest magnitude, separated by 1-pixel borders (NaN)."""
     weight = weight.detach().cpu().double()[:n]
@@ -248,7 +264,14 @@ def filter_mosaic(weight: Tensor, *, n: int = 64, columns: int | None = None, im
     return mosaic
 
 
-def plot_filters(weight: Tensor, path: str | Path | None = None, *, image_shape: tuple[int, int] | None = None, n: int = 64, title: str = "") -> Any:
+def plot_filters(
+    weight: Tensor,
+    path: str | Path | None = None,
+    *,
+    image_shape: tuple[int, int] | None = None,
+    n: int = 64,
+    title: str = "",
+) -> Any:
     """:func:`filter_mosaic` drawn in grey levels (saved and closed with ``path``)."""
     import matplotlib
 

@@ -135,7 +135,9 @@ def _local_device(device: torch.device) -> torch.device:
     if device.type != "cuda" or device.index is not None:
         return device
     local_rank = os.environ.get("LOCAL_RANK")
-    return torch.device("cuda", int(local_rank) if local_rank is not None else get_rank() % max(torch.cuda.device_count(), 1))
+    return torch.device(
+        "cuda", int(local_rank) if local_rank is not None else get_rank() % max(torch.cuda.device_count(), 1)
+    )
 
 
 def setup(device: torch.device) -> torch.device:
@@ -209,14 +211,24 @@ def distributed_loader(loader: DataLoader, *, seed: int) -> DataLoader:
         or loader.batch_size is None
     ):
         return loader
-    sampler = DistributedSampler(loader.dataset, shuffle=isinstance(loader.sampler, RandomSampler), seed=seed, drop_last=loader.drop_last)
+    sampler = DistributedSampler(
+        loader.dataset, shuffle=isinstance(loader.sampler, RandomSampler), seed=seed, drop_last=loader.drop_last
+    )
     options = {}
     if loader.num_workers > 0:
         options = {"prefetch_factor": loader.prefetch_factor, "persistent_workers": loader.persistent_workers}
     return DataLoader(
-        loader.dataset, batch_size=loader.batch_size, sampler=sampler, num_workers=loader.num_workers,
-        collate_fn=loader.collate_fn, pin_memory=loader.pin_memory, drop_last=loader.drop_last, timeout=loader.timeout,
-        worker_init_fn=loader.worker_init_fn, multiprocessing_context=loader.multiprocessing_context, **options,
+        loader.dataset,
+        batch_size=loader.batch_size,
+        sampler=sampler,
+        num_workers=loader.num_workers,
+        collate_fn=loader.collate_fn,
+        pin_memory=loader.pin_memory,
+        drop_last=loader.drop_last,
+        timeout=loader.timeout,
+        worker_init_fn=loader.worker_init_fn,
+        multiprocessing_context=loader.multiprocessing_context,
+        **options,
     )
 
 
@@ -260,11 +272,13 @@ def reduce_values(values: dict[str, Any], *, op: str = "mean", device: torch.dev
     dist.all_reduce(packed, op=dist.ReduceOp.SUM if op == "mean" else dist.ReduceOp.MAX)
     if op == "mean":
         packed /= get_world_size()
-    result.update(zip(names, packed.tolist()))
+    result.update(zip(names, packed.tolist(), strict=False))
     return result
 
 
-def reduce_record(record: dict[str, Any], device: torch.device, *, same: Iterable[str] = ("epoch", "lr", "momentum")) -> dict[str, Any]:
+def reduce_record(
+    record: dict[str, Any], device: torch.device, *, same: Iterable[str] = ("epoch", "lr", "momentum")
+) -> dict[str, Any]:
     """A per-epoch record as every rank logs it: monitors averaged over ranks, the slowest ``seconds``.
 
     Every value other than ``seconds`` and the names in ``same`` (equal on every rank by
@@ -305,7 +319,9 @@ def data_parallel(module: nn.Module, device: torch.device, *, sync_buffers: bool
     if not is_distributed():
         return module
     return DistributedDataParallel(
-        module, device_ids=[device.index] if device.type == "cuda" else None, **({} if sync_buffers else _NO_BUFFER_SYNC)
+        module,
+        device_ids=[device.index] if device.type == "cuda" else None,
+        **({} if sync_buffers else _NO_BUFFER_SYNC),
     )
 
 

@@ -80,7 +80,9 @@ class EpochRunner:
         first_step(source.gather(order[:rows_per_step]))
         for start in range(1, n_full, self.chunk):
             steps = min(self.chunk, n_full - start)
-            self.index[:steps].copy_(order[start * rows_per_step : (start + steps) * rows_per_step].view(steps, rows_per_step))
+            self.index[:steps].copy_(
+                order[start * rows_per_step : (start + steps) * rows_per_step].view(steps, rows_per_step)
+            )
             self._run_chunk(steps)
         if order.shape[0] > n_full * rows_per_step:
             self.step(source.gather(order[n_full * rows_per_step :]))

@@ -98,13 +98,18 @@ class RBM(nn.Module):
         self.weight = nn.Parameter(torch.zeros(n_hidden, n_visible, dtype=dtype))
         self.visible_bias = nn.Parameter(torch.zeros(n_visible, dtype=dtype))
         self.hidden_bias = nn.Parameter(torch.zeros(n_hidden, dtype=dtype))
-        self.register_buffer("data_mean", torch.full((n_visible,), 0.5 if self.visible.unit_interval else 0.0, dtype=dtype))
+        self.register_buffer(
+            "data_mean", torch.full((n_visible,), 0.5 if self.visible.unit_interval else 0.0, dtype=dtype)
+        )
         self.register_buffer("data_std", torch.ones(n_visible, dtype=dtype))
         self.history_: list[dict] = []
         self.reset_parameters()
 
     def extra_repr(self) -> str:
-        return f"n_visible={self.n_visible}, n_hidden={self.n_hidden}, visible={self.visible.name!r}, hidden={self.hidden.name!r}"
+        return (
+            f"n_visible={self.n_visible}, n_hidden={self.n_hidden}, "
+            f"visible={self.visible.name!r}, hidden={self.hidden.name!r}"
+        )
 
     # ------------------------------------------------------------------ persistence
 
@@ -131,9 +136,14 @@ class RBM(nn.Module):
         """
         fit_config = getattr(self, "fit_config_", None)
         training_state, tensors = pack_state(getattr(self, "training_state_", None), TRAINING_STATE_PREFIX)
-        extra = {"history": self.history_, "fit_config": None if fit_config is None else fit_config.to_dict(),
-                 "training_state": training_state}
-        save_checkpoint(path, kind="RBM", config=self.config(), state_dict={**self.state_dict(), **tensors}, extra=extra)
+        extra = {
+            "history": self.history_,
+            "fit_config": None if fit_config is None else fit_config.to_dict(),
+            "training_state": training_state,
+        }
+        save_checkpoint(
+            path, kind="RBM", config=self.config(), state_dict={**self.state_dict(), **tensors}, extra=extra
+        )
 
     @classmethod
     def load(cls, path: str | Path, *, map_location: torch.device | str = "cpu") -> RBM:
@@ -160,7 +170,11 @@ class RBM(nn.Module):
         [0.001, 0.999]; Gaussian visible biases start at 0, the mean of standardised data.
         """
         with torch.no_grad():
-            self.weight.copy_(torch.randn(self.weight.shape, generator=generator, device=self.weight.device, dtype=self.weight.dtype).mul_(0.01))
+            self.weight.copy_(
+                torch.randn(
+                    self.weight.shape, generator=generator, device=self.weight.device, dtype=self.weight.dtype
+                ).mul_(0.01)
+            )
             self.hidden_bias.zero_()
             self.visible_bias.zero_()
             if data_mean is not None and self.visible.unit_interval:
@@ -208,7 +222,12 @@ class RBM(nn.Module):
     def check_visible(self, v: Any, name: str = "v") -> Tensor:
         """``v`` as a checked tensor of visible states (width, dtype, device, range)."""
         return as_float_tensor(
-            v, name, dtype=self.weight.dtype, device=self.device, n_features=self.n_visible, unit_interval=self.visible.unit_interval
+            v,
+            name,
+            dtype=self.weight.dtype,
+            device=self.device,
+            n_features=self.n_visible,
+            unit_interval=self.visible.unit_interval,
         )
 
     def _check_hidden(self, h: Any, name: str = "h") -> Tensor:
@@ -265,7 +284,9 @@ class RBM(nn.Module):
 
     # ------------------------------------------------------------------ likelihood
 
-    def log_partition(self, method: str = "exact", *, return_error: bool = False, **options: Any) -> float | tuple[float, float]:
+    def log_partition(
+        self, method: str = "exact", *, return_error: bool = False, **options: Any
+    ) -> float | tuple[float, float]:
         """Log partition function :math:`\\log Z` of the model (of standardised data when Gaussian).
 
         Parameters
@@ -286,7 +307,9 @@ class RBM(nn.Module):
         return (log_z, error) if return_error else log_z
 
     @torch.no_grad()
-    def log_likelihood(self, X: Tensor | np.ndarray, method: str = "exact", *, return_error: bool = False, **options: Any) -> float | tuple[float, float]:
+    def log_likelihood(
+        self, X: Tensor | np.ndarray, method: str = "exact", *, return_error: bool = False, **options: Any
+    ) -> float | tuple[float, float]:
         """Mean log-probability :math:`\\frac1N \\sum_n \\log p(x_n)` in nats.
 
         For Gaussian visible units this is the density of the data in its own units: the
@@ -295,11 +318,12 @@ class RBM(nn.Module):
         """
         V = self.check_visible(X, "X")
         log_z, error = self.log_partition(method, return_error=True, **options)
-        mean_free_energy = float(torch.cat([self.model_free_energy(self.standardize(c)).double() for c in V.split(4096)]).mean())
+        mean_free_energy = float(
+            torch.cat([self.model_free_energy(self.standardize(c)).double() for c in V.split(4096)]).mean()
+        )
         jacobian = float(torch.log(self.data_std.double()).sum()) if self.visible.standardize_data else 0.0
         value = -mean_free_energy - log_z - jacobian
         return (value, error) if return_error else value
-
 
     # ------------------------------------------------------------------ training
 
@@ -376,9 +400,16 @@ class RBM(nn.Module):
         config = resolve_config(config, CDConfig(), overrides)
         if config.lr is None:
             config = config.replace(lr=min(self.visible.default_lr, self.hidden.default_lr))
-        run = CDRun(config, seed=seed, warm_start=warm_start, checkpoint=checkpoint_writer(self, checkpoint, checkpoint_every),
-                    every=checkpoint_every)
-        return train_rbm(self, X, run, X_val=X_val, progress=progress, description=description, callbacks=callbacks, device=device)
+        run = CDRun(
+            config,
+            seed=seed,
+            warm_start=warm_start,
+            checkpoint=checkpoint_writer(self, checkpoint, checkpoint_every),
+            every=checkpoint_every,
+        )
+        return train_rbm(
+            self, X, run, X_val=X_val, progress=progress, description=description, callbacks=callbacks, device=device
+        )
 
     def resume(
         self,
@@ -400,8 +431,18 @@ class RBM(nn.Module):
         """
         state = getattr(self, "training_state_", None)
         if state is None or getattr(self, "fit_config_", None) is None:
-            raise ValueError("this RBM has no interrupted training run to resume: load a checkpoint written by fit(checkpoint=...)")
+            raise ValueError(
+                "this RBM has no interrupted training run to resume: load a checkpoint written by fit(checkpoint=...)"
+            )
         checkpoint = state.get("path") if checkpoint is None else checkpoint
-        run = CDRun(self.fit_config_, seed=state["seed"], warm_start=True, state=state,
-                    checkpoint=checkpoint_writer(self, checkpoint, state["every"]), every=state["every"])
-        return train_rbm(self, X, run, X_val=X_val, progress=progress, description=description, callbacks=callbacks, device=device)
+        run = CDRun(
+            self.fit_config_,
+            seed=state["seed"],
+            warm_start=True,
+            state=state,
+            checkpoint=checkpoint_writer(self, checkpoint, state["every"]),
+            every=state["every"],
+        )
+        return train_rbm(
+            self, X, run, X_val=X_val, progress=progress, description=description, callbacks=callbacks, device=device
+        )

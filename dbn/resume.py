@@ -24,8 +24,16 @@ from torch import Tensor
 
 from dbn.validation import check_positive
 
-__all__ = ["EpochCheckpoint", "check_fingerprint", "check_writable", "fingerprint", "join_tensors", "pack_state", "split_tensors",
-           "unpack_state"]
+__all__ = [
+    "EpochCheckpoint",
+    "check_fingerprint",
+    "check_writable",
+    "fingerprint",
+    "join_tensors",
+    "pack_state",
+    "split_tensors",
+    "unpack_state",
+]
 
 _TENSOR, _INT_KEYS = "__tensor__", "__int_keys__"
 
@@ -39,7 +47,9 @@ def fingerprint(mean: Tensor, std: Tensor) -> dict[str, Any]:
 def check_fingerprint(stored: dict[str, Any], current: dict[str, Any], name: str = "X") -> None:
     """Raise unless the data of a resumed run has the fingerprint of the data it was trained on."""
     if stored["features"] != current["features"]:
-        raise ValueError(f"{name} has {current['features']} features but the checkpointed run trained on {stored['features']}")
+        raise ValueError(
+            f"{name} has {current['features']} features but the checkpointed run trained on {stored['features']}"
+        )
     if stored["moments_sha256"] != current["moments_sha256"]:
         raise ValueError(
             f"{name} is not the data the checkpointed run trained on (its per-feature mean and standard deviation "
@@ -91,7 +101,7 @@ def pack_state(state: dict | None, prefix: str) -> tuple[Any, dict[str, Tensor]]
 
 def unpack_state(value: Any, state_dict: dict[str, Tensor], prefix: str) -> dict | None:
     """The state :func:`pack_state` saved; its tensors are removed from ``state_dict``."""
-    tensors = {key[len(prefix):]: state_dict.pop(key) for key in list(state_dict) if key.startswith(prefix)}
+    tensors = {key[len(prefix) :]: state_dict.pop(key) for key in list(state_dict) if key.startswith(prefix)}
     return None if value is None else join_tensors(value, tensors)
 
 

@@ -36,13 +36,24 @@ from dbn.supervised import CHUNK, FineTuning, numpy_like
 from dbn.unroll import unrolled_autoencoder, unrolled_mlp
 from dbn.validation import as_float_tensor, check_positive, resolve_device
 
-__all__ = ["DeepBeliefNet", "layer_configs", "propagate_up"]
+__all__ = [
+    "DeepBeliefNet",
+    "generate",
+    "interrupted",
+    "layer_configs",
+    "layer_states",
+    "pretrain_layer",
+    "propagate_up",
+    "restore_layer_states",
+]
 
 #: the keys of :meth:`DeepBeliefNet.config` that are constructor arguments (the rest configure pretraining)
 _STRUCTURE = ("layers", "visible", "hidden", "dtype")
 
 
-def layer_configs(config: CDConfig | Sequence[CDConfig | None] | None, overrides: Mapping[str, Any], n_rbms: int) -> list[CDConfig | None]:
+def layer_configs(
+    config: CDConfig | Sequence[CDConfig | None] | None, overrides: Mapping[str, Any], n_rbms: int
+) -> list[CDConfig | None]:
     """One :class:`CDConfig` per RBM: ``config`` (one for all, or one per RBM) with ``overrides``,
     each a value for every RBM or a list or tuple of one value per RBM.
 
@@ -60,9 +71,50 @@ def layer_configs(config: CDConfig | Sequence[CDConfig | None] | None, overrides
             raise ValueError(f"{name} lists {len(value)} values but there are {n_rbms} RBMs")
     result = []
     for index, layer in enumerate(configs):
-        layer_overrides = {name: value[index] if isinstance(value, (list, tuple)) else value for name, value in overrides.items()}
-        result.append(None if layer is None and not layer_overrides else (layer or CDConfig()).replace(**layer_overrides))
+        layer_overrides = {
+            name: value[index] if isinstance(value, (list, tuple)) else value for name, value in overrides.items()
+        }
+        result.append(
+            None if layer is None and not layer_overrides else (layer or CDConfig()).replace(**layer_overrides)
+        )
     return result
+
+
+@torch.no_grad()
+def generate(rbms: Sequence[EnergyModel], n: int, gibbs_steps: int, generator: torch.Generator) -> Tensor:
+    """``n`` samples of the directed DBN: Gibbs chains in the top RBM from its base-rate model, then
+    one pass down, each layer sampled given the one above, the data layer as its conditional mean."""
+    top = rbms[-1]
+    v = top.gibbs_chain(top.visible.sample(top.base_rate_bias().expand(n, -1), generator), gibbs_steps, generator)
+    h = top.hidden.sample(top.hidden_input(v), generator)
+    for depth, rbm in enumerate(reversed(rbms)):
+        z = rbm.visible_input(h)
+        h = rbm.unstandardize(rbm.visible.mean(z) if depth == len(rbms) - 1 else rbm.visible.sample(z, generator))
+    return h
+
+
+def layer_states(rbms: Sequence[Any]) -> tuple[list[dict], dict[str, Tensor]]:
+    """Each RBM's fit configuration and interrupted training state, as JSON values and tensors to save."""
+    layers, tensors = [], {}
+    for index, rbm in enumerate(rbms):
+        state, layer_tensors = pack_state(
+            getattr(rbm, "training_state_", None), f"rbms.{index}.{TRAINING_STATE_PREFIX}"
+        )
+        fit_config = getattr(rbm, "fit_config_", None)
+        layers.append({"fit_config": None if fit_config is None else fit_config.to_dict(), "training_state": state})
+        tensors.update(layer_tensors)
+    return layers, tensors
+
+
+def restore_layer_states(rbms: Sequence[Any], layers: list[dict], state_dict: dict[str, Tensor]) -> None:
+    """Give each RBM what :func:`layer_states` saved (nothing, for checkpoints older than the
+    layer states); the states' tensors are taken out of ``state_dict``."""
+    if not layers:
+        return
+    for index, (rbm, layer) in enumerate(zip(rbms, layers, strict=True)):
+        if layer["fit_config"] is not None:
+            rbm.fit_config_ = restore_config(CDConfig, layer["fit_config"])
+        rbm.training_state_ = unpack_state(layer["training_state"], state_dict, f"rbms.{index}.{TRAINING_STATE_PREFIX}")
 
 
 @torch.no_grad()
@@ -140,7 +192,9 @@ class DeepBeliefNet(FineTuning, nn.Module):
     ) -> None:
         super().__init__()
         if isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__") or len(layers) < 2:
-            raise ValueError(f"layers must list at least 2 sizes (the visible size, then each hidden size), got {layers!r}")
+            raise ValueError(
+                f"layers must list at least 2 sizes (the visible size, then each hidden size), got {layers!r}"
+            )
         for index, size in enumerate(layers):
             check_positive(size, f"layers[{index}]", integer=True)
         n_rbms = len(layers) - 1
@@ -177,14 +231,20 @@ class DeepBeliefNet(FineTuning, nn.Module):
         """``X`` as a checked tensor of the data layer's width, dtype and device."""
         first = self.rbms[0]
         return as_float_tensor(
-            X, name, dtype=self.dtype, device=self.device, n_features=self.layers[0], unit_interval=first.visible.unit_interval
+            X,
+            name,
+            dtype=self.dtype,
+            device=self.device,
+            n_features=self.layers[0],
+            unit_interval=first.visible.unit_interval,
         )
 
     def check_pretrained(self, action: str) -> None:
         """Raise unless every RBM has been pretrained."""
         if int(self.n_trained) < len(self.rbms):
             raise RuntimeError(
-                f"{action} needs a pretrained DeepBeliefNet ({int(self.n_trained)} of {len(self.rbms)} layers trained): call pretrain(X) first"
+                f"{action} needs a pretrained DeepBeliefNet ({int(self.n_trained)} "
+                f"of {len(self.rbms)} layers trained): call pretrain(X) first"
             )
 
     # ------------------------------------------------------------------ pretraining
@@ -268,9 +328,12 @@ class DeepBeliefNet(FineTuning, nn.Module):
         first = int(self.n_trained)
         missing = [index for index in range(first, n_rbms) if configs[index] is None]
         if missing:
-            raise ValueError(f"the stored configuration of RBM(s) {missing} names a callable that cannot be imported: pass config= again")
+            raise ValueError(
+                f"the stored configuration of RBM(s) {missing} names a "
+                "callable that cannot be imported: pass config= again"
+            )
         stored = self.pretrain_checkpoint_ if resume and first < n_rbms else None
-        if checkpoint is None and stored is not None and (first > 0 or self._layer_interrupted(first)):
+        if checkpoint is None and stored is not None and (first > 0 or interrupted(self.rbms[first])):
             checkpoint, checkpoint_every = stored["path"], stored["every"]  # go on checkpointing where the run did
         if checkpoint is not None:
             checkpoint = check_writable(checkpoint)
@@ -288,31 +351,24 @@ class DeepBeliefNet(FineTuning, nn.Module):
         seeds = torch.randint(2**62, (2, n_rbms), generator=torch.Generator().manual_seed(seed)).tolist()
         for index, rbm in enumerate(self.rbms):
             if index >= first:
-                self._pretrain_layer(index, H, H_val, seed=seeds[0][index], checkpoint=checkpoint, every=checkpoint_every,
-                                     resume=resume, progress=progress, callbacks=callbacks, device=device)
+                pretrain_layer(
+                    self,
+                    index,
+                    H,
+                    H_val,
+                    seed=seeds[0][index],
+                    checkpoint=checkpoint,
+                    every=checkpoint_every,
+                    resume=resume,
+                    progress=progress,
+                    callbacks=callbacks,
+                    device=device,
+                )
             if index + 1 < n_rbms:
                 generator = None if propagate == "mean" else torch.Generator(device=device).manual_seed(seeds[1][index])
                 H = propagate_up(rbm, H, generator)
                 H_val = None if H_val is None else propagate_up(rbm, H_val, generator)
         return self
-
-    def _layer_interrupted(self, index: int) -> bool:
-        return index < len(self.rbms) and getattr(self.rbms[index], "training_state_", None) is not None
-
-    def _pretrain_layer(self, index: int, H: Tensor, H_val: Tensor | None, *, seed: int, checkpoint: Path | None,
-                        every: int | None, resume: bool, **fit_options: Any) -> None:
-        """Train RBM ``index`` on ``H`` (or continue its interrupted run), then save the network."""
-        rbm, n_rbms = self.rbms[index], len(self.rbms)
-        description = f"layer {index + 1}/{n_rbms}: RBM {rbm.n_visible}-{rbm.n_hidden}"
-        inside = None if checkpoint is None or every is None else (lambda _: self.save(checkpoint))
-        if resume and getattr(rbm, "training_state_", None) is not None:
-            rbm.resume(H, X_val=H_val, description=description, checkpoint=inside, **fit_options)
-        else:
-            rbm.fit(H, config=self.layer_configs[index], X_val=H_val, seed=seed, description=description,
-                    checkpoint=inside, checkpoint_every=every or 1, **fit_options)
-        self.n_trained.fill_(index + 1)
-        if checkpoint is not None:
-            self.save(checkpoint)
 
     # ------------------------------------------------------------------ inference with the stack
 
@@ -346,17 +402,13 @@ class DeepBeliefNet(FineTuning, nn.Module):
         if seed is None:
             seed = int(torch.randint(2**62, (1,)).item())
         generator = torch.Generator(device=self.device).manual_seed(seed)
-        top = self.rbms[-1]
-        v = top.gibbs_chain(top.visible.sample(top.base_rate_bias().expand(n, -1), generator), gibbs_steps, generator)
-        h = top.hidden.sample(top.hidden_input(v), generator)
-        for depth, rbm in enumerate(reversed(self.rbms)):
-            z = rbm.visible_input(h)
-            h = rbm.unstandardize(rbm.visible.mean(z) if depth == len(self.rbms) - 1 else rbm.visible.sample(z, generator))
-        return h
+        return generate(self.rbms, n, gibbs_steps, generator)
 
     # ------------------------------------------------------------------ unrolling
 
-    def to_mlp(self, n_outputs: int | None = None, activation: str | None = None, *, generator: torch.Generator | None = None) -> nn.Sequential:
+    def to_mlp(
+        self, n_outputs: int | None = None, activation: str | None = None, *, generator: torch.Generator | None = None
+    ) -> nn.Sequential:
         """The upward pass as a flat ``nn.Sequential`` of ``nn.Linear`` and activation modules.
 
         Parameters
@@ -407,24 +459,28 @@ class DeepBeliefNet(FineTuning, nn.Module):
         structure = {name: config[name] for name in _STRUCTURE if name in config}
         structure["dtype"] = getattr(torch, structure.get("dtype", "float32"))
         stored = config.get("pretrain")
-        configs = None if stored is None else [None if item is None else restore_config(CDConfig, item) for item in stored]
+        configs = (
+            None if stored is None else [None if item is None else restore_config(CDConfig, item) for item in stored]
+        )
         flat = {name: value for name, value in config.items() if name not in (*_STRUCTURE, "pretrain")}
         return cls(**structure, config=configs, **flat)
 
     def save(self, path: str | Path) -> None:
         """Write every RBM, the fine-tuned network if any, the configurations, the seed and the
         histories, atomically. In a distributed run only rank 0 writes."""
-        layers, tensors = [], {}
-        for index, rbm in enumerate(self.rbms):
-            state, layer_tensors = pack_state(getattr(rbm, "training_state_", None), f"rbms.{index}.{TRAINING_STATE_PREFIX}")
-            fit_config = getattr(rbm, "fit_config_", None)
-            layers.append({"fit_config": None if fit_config is None else fit_config.to_dict(), "training_state": state})
-            tensors.update(layer_tensors)
+        layers, tensors = layer_states(self.rbms)
         finetuned, finetune_tensors = self.finetuned_state()
         tensors.update(finetune_tensors)
-        extra = {"pretrain_history": self.pretrain_history_, "finetune": finetuned, "pretrain_seed": self.pretrain_seed_,
-                 "layers": layers, "pretrain_checkpoint": self.pretrain_checkpoint_}
-        save_checkpoint(path, kind="DeepBeliefNet", config=self.config(), state_dict={**self.state_dict(), **tensors}, extra=extra)
+        extra = {
+            "pretrain_history": self.pretrain_history_,
+            "finetune": finetuned,
+            "pretrain_seed": self.pretrain_seed_,
+            "layers": layers,
+            "pretrain_checkpoint": self.pretrain_checkpoint_,
+        }
+        save_checkpoint(
+            path, kind="DeepBeliefNet", config=self.config(), state_dict={**self.state_dict(), **tensors}, extra=extra
+        )
 
     @classmethod
     def load(cls, path: str | Path, *, map_location: torch.device | str = "cpu") -> DeepBeliefNet:
@@ -442,14 +498,50 @@ class DeepBeliefNet(FineTuning, nn.Module):
         extra = extra or {}
         if extra.get("finetune"):
             net.restore_finetuned(extra["finetune"], state_dict)
-        for index, (rbm, layer) in enumerate(zip(net.rbms, extra.get("layers", []))):
-            if layer["fit_config"] is not None:
-                rbm.fit_config_ = restore_config(CDConfig, layer["fit_config"])
-            rbm.training_state_ = unpack_state(layer["training_state"], state_dict, f"rbms.{index}.{TRAINING_STATE_PREFIX}")
+        restore_layer_states(net.rbms, extra.get("layers", []), state_dict)
         net.load_state_dict(state_dict)
         net.pretrain_checkpoint_ = extra.get("pretrain_checkpoint")
         net.pretrain_seed_ = extra.get("pretrain_seed")
-        for rbm, history in zip(net.rbms, extra.get("pretrain_history", [])):
+        for rbm, history in zip(net.rbms, extra.get("pretrain_history", []), strict=False):
             rbm.history_ = list(history)
 
         return net.to(device)
+
+
+def interrupted(rbm: Any) -> bool:
+    """Whether ``rbm`` holds the training state of an interrupted run (:mod:`dbn.resume`)."""
+    return getattr(rbm, "training_state_", None) is not None
+
+
+def pretrain_layer(
+    net: DeepBeliefNet,
+    index: int,
+    H: Tensor,
+    H_val: Tensor | None,
+    *,
+    seed: int,
+    checkpoint: Path | None,
+    every: int | None,
+    resume: bool,
+    **fit_options: Any,
+) -> None:
+    """Train RBM ``index`` of ``net`` on ``H`` (or continue its interrupted run), then save the network."""
+    rbm, n_rbms = net.rbms[index], len(net.rbms)
+    description = f"layer {index + 1}/{n_rbms}: RBM {rbm.n_visible}-{rbm.n_hidden}"
+    inside = None if checkpoint is None or every is None else (lambda _: net.save(checkpoint))
+    if resume and interrupted(rbm):
+        rbm.resume(H, X_val=H_val, description=description, checkpoint=inside, **fit_options)
+    else:
+        rbm.fit(
+            H,
+            config=net.layer_configs[index],
+            X_val=H_val,
+            seed=seed,
+            description=description,
+            checkpoint=inside,
+            checkpoint_every=every or 1,
+            **fit_options,
+        )
+    net.n_trained.fill_(index + 1)
+    if checkpoint is not None:
+        net.save(checkpoint)

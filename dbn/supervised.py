@@ -150,9 +150,21 @@ class FineTuning:
             self.classes_ = classes
         try:
             history = train_network(
-                model, X, y, config=config, loss=loss, X_val=X_val, y_val=y_val, device=device, seed=seed,
-                progress=progress, description=f"fine-tune ({task})", callbacks=callbacks or (),
-                checkpoint=writer, checkpoint_every=checkpoint_every, resume_from=state,
+                model,
+                X,
+                y,
+                config=config,
+                loss=loss,
+                X_val=X_val,
+                y_val=y_val,
+                device=device,
+                seed=seed,
+                progress=progress,
+                description=f"fine-tune ({task})",
+                callbacks=callbacks or (),
+                checkpoint=writer,
+                checkpoint_every=checkpoint_every,
+                resume_from=state,
             )
         except BaseException:
             self._restore_attributes(previous)  # a failed fine-tuning leaves the earlier one in place
@@ -181,8 +193,9 @@ class FineTuning:
         write.path = path  # type: ignore[attr-defined]
         return write
 
-    def _network_for(self, task: str, X: Tensor, y: Any, X_val: Tensor | None, y_val: Any,
-                     generator: torch.Generator) -> tuple[nn.Sequential, str, Any, Any, np.ndarray | None]:
+    def _network_for(
+        self, task: str, X: Tensor, y: Any, X_val: Tensor | None, y_val: Any, generator: torch.Generator
+    ) -> tuple[nn.Sequential, str, Any, Any, np.ndarray | None]:
         """The unrolled network, loss and checked targets of ``task``."""
         n_val = None if X_val is None else X_val.shape[0]
         if task != "autoencode" and y is None:
@@ -198,7 +211,11 @@ class FineTuning:
         else:
             y = regression_targets(y, X.shape[0], "y")
             y_val = None if y_val is None else regression_targets(y_val, n_val, "y_val")
-            model, loss, classes = unrolled_mlp(self.rbms, 1 if y.ndim == 1 else y.shape[1], generator=generator), "mse", None
+            model, loss, classes = (
+                unrolled_mlp(self.rbms, 1 if y.ndim == 1 else y.shape[1], generator=generator),
+                "mse",
+                None,
+            )
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val must be given together")
         return model, loss, y, y_val, classes
@@ -287,6 +304,10 @@ class FineTuning:
         self.finetune_history_ = list(state["history"])
         if state.get("config") is not None:
             self.finetune_config_ = restore_config(TrainConfig, state["config"])
-        self.mlp_ = unrolled_autoencoder(self.rbms) if self.task_ == "autoencode" else unrolled_mlp(self.rbms, state["n_outputs"])
+        self.mlp_ = (
+            unrolled_autoencoder(self.rbms)
+            if self.task_ == "autoencode"
+            else unrolled_mlp(self.rbms, state["n_outputs"])
+        )
         if state["classes"] is not None:
             self.classes_ = np.asarray(state["classes"])

@@ -41,8 +41,16 @@ from dbn.resume import EpochCheckpoint, check_fingerprint, fingerprint
 from dbn.targets import as_target_tensor, split_rows
 from dbn.validation import as_float_tensor, resolve_device
 
-__all__ = ["CHANCE_FRACTION", "LOSSES", "MAX_LOSS_GROWTH", "EarlyStopping", "chance_loss", "evaluate", "make_optimizer",
-           "train_network"]
+__all__ = [
+    "CHANCE_FRACTION",
+    "LOSSES",
+    "MAX_LOSS_GROWTH",
+    "EarlyStopping",
+    "chance_loss",
+    "evaluate",
+    "make_optimizer",
+    "train_network",
+]
 
 #: a training loss above this many times that of the initial network has diverged
 MAX_LOSS_GROWTH = 100.0
@@ -83,7 +91,8 @@ def chance_loss(y: Tensor | np.ndarray) -> float:
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """``config``'s optimiser over two groups: weights (two or more dimensions) with ``weight_decay``, biases without."""
+    """``config``'s optimiser over two groups: the weights (two or more dimensions) with ``weight_decay``, the
+    biases without."""
     parameters = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in parameters if p.ndim > 1], "weight_decay": config.weight_decay},
@@ -97,7 +106,9 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, X: Tensor, y: Tensor, loss: LossFunction, *, batch_size: int = 4096, accuracy: bool = False) -> tuple[Tensor, Tensor | None]:
+def evaluate(
+    model: nn.Module, X: Tensor, y: Tensor, loss: LossFunction, *, batch_size: int = 4096, accuracy: bool = False
+) -> tuple[Tensor, Tensor | None]:
     """Mean loss over the rows of ``X`` (and the fraction of correct argmax predictions), on device.
 
     The prediction is the argmax over the outputs' last dimension; for outputs of shape
@@ -108,7 +119,7 @@ def evaluate(model: nn.Module, X: Tensor, y: Tensor, loss: LossFunction, *, batc
     model.eval()
     total = torch.zeros((), device=X.device, dtype=torch.float64)
     correct = torch.zeros((), device=X.device, dtype=torch.float64)
-    for xb, yb in zip(X.split(batch_size), y.split(batch_size)):
+    for xb, yb in zip(X.split(batch_size), y.split(batch_size), strict=False):
         output = model(xb)
         total += loss(output, yb).double() * xb.shape[0]
         if accuracy:
@@ -144,8 +155,13 @@ class EarlyStopping:
 
     def state(self) -> dict:
         """What continuing needs: the best loss, epoch and weights so far, and the epochs waited."""
-        return {"best_loss": self.best_loss, "best_index": self.best_index, "best_state": self.best_state,
-                "waited": self.waited, "seen": self.seen}
+        return {
+            "best_loss": self.best_loss,
+            "best_index": self.best_index,
+            "best_state": self.best_state,
+            "waited": self.waited,
+            "seen": self.seen,
+        }
 
     def load_state(self, state: dict) -> None:
         """Continue from :meth:`state`'s output."""
@@ -166,8 +182,18 @@ class SupervisedEpochs:
 
     shown = ("train_loss", "val_loss", "val_accuracy")
 
-    def __init__(self, network: nn.Module, model: nn.Module, data: dict, loss_fn: LossFunction, config: TrainConfig,
-                 *, classify: bool, seed: int, device: torch.device) -> None:
+    def __init__(
+        self,
+        network: nn.Module,
+        model: nn.Module,
+        data: dict,
+        loss_fn: LossFunction,
+        config: TrainConfig,
+        *,
+        classify: bool,
+        seed: int,
+        device: torch.device,
+    ) -> None:
         self.network, self.model, self.data, self.loss_fn, self.config = network, model, data, loss_fn, config
         self.classify, self.seed, self.device = classify, seed, device
         self.optimizer = make_optimizer(model, config)
@@ -179,8 +205,12 @@ class SupervisedEpochs:
 
     def state(self) -> dict:
         """What the next epoch needs besides the parameters: optimiser buffers, generator, the loss reference."""
-        return {"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
-                "initial_loss": self.initial_loss, "offset": self.offset}
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "initial_loss": self.initial_loss,
+            "offset": self.offset,
+        }
 
     def load_state(self, state: dict, done: int) -> None:
         """Continue after ``done`` epochs from :meth:`state`'s output."""
@@ -197,7 +227,10 @@ class SupervisedEpochs:
         """A training loss that grew above :data:`MAX_LOSS_GROWTH` times the initial network's."""
         initial, loss = self.initial_loss, record["train_loss"]
         if initial is not None and math.isfinite(initial) and loss > MAX_LOSS_GROWTH * max(initial, 1e-12):
-            return f"the training loss {loss:.4g} is over {MAX_LOSS_GROWTH:g} times that of the initial network ({initial:.4g})"
+            return (
+                f"the training loss {loss:.4g} is over {MAX_LOSS_GROWTH:g} "
+                f"times that of the initial network ({initial:.4g})"
+            )
         return None
 
     def finish(self, history: list[dict]) -> None:
@@ -208,8 +241,11 @@ class SupervisedEpochs:
         if final >= CHANCE_FRACTION * chance:
             warnings.warn(
                 f"the training loss {final:.4g} after epoch {history[-1]['epoch']} is still at the chance level "
-                f"({chance:.4g}, predicting the class frequencies): the network learnt nothing else; try another lr than "
-                f"{history[-1]['lr']}, or more epochs", RuntimeWarning, stacklevel=4,
+                f"({chance:.4g}, predicting the class frequencies): "
+                "the network learnt nothing else; try another lr than "
+                f"{history[-1]['lr']}, or more epochs",
+                RuntimeWarning,
+                stacklevel=4,
             )
 
     def _order(self, epoch: int) -> Tensor:
@@ -251,8 +287,18 @@ class SupervisedEpochs:
         }
 
 
-def _prepare_data(X: Any, y: Any, X_val: Any, y_val: Any, config: TrainConfig, *, classify: bool, dtype: torch.dtype,
-                  device: torch.device, seed: int) -> dict[str, Tensor | None]:
+def _prepare_data(
+    X: Any,
+    y: Any,
+    X_val: Any,
+    y_val: Any,
+    config: TrainConfig,
+    *,
+    classify: bool,
+    dtype: torch.dtype,
+    device: torch.device,
+    seed: int,
+) -> dict[str, Tensor | None]:
     """Checked tensors on ``device``: the training rows and the validation rows (given or split off)."""
     X = as_float_tensor(X, "X", dtype=dtype, device=device)
     y = as_target_tensor(y, X.shape[0], classify=classify, device=device, dtype=dtype)
@@ -382,12 +428,15 @@ def train_network(
     device = distributed.setup(resolve_device(device, _module_device(model)))
     model.to(device)
     seed = distributed.broadcast_seed(seed, device)
-    data = _prepare_data(X, y, X_val, y_val, config, classify=classify, dtype=next(model.parameters()).dtype,
-                         device=device, seed=seed)
+    data = _prepare_data(
+        X, y, X_val, y_val, config, classify=classify, dtype=next(model.parameters()).dtype, device=device, seed=seed
+    )
     _check_outputs(model, data["X"], data["y"], classify)
     distributed.check_same(data["X"].shape[0], "the number of training rows", device)
     network = distributed.data_parallel(model, device)  # distributed: DDP, which averages the gradients over ranks
-    if data["X_val"] is not None and distributed.is_distributed():  # each rank evaluates its share of the validation rows
+    if (
+        data["X_val"] is not None and distributed.is_distributed()
+    ):  # each rank evaluates its share of the validation rows
         own = slice(distributed.get_rank(), None, distributed.get_world_size())
         data["X_val"], data["y_val"] = data["X_val"][own], data["y_val"][own]
 
@@ -404,14 +453,29 @@ def train_network(
         task.measure_initial_loss()
     callbacks = [*callbacks, stopping]
     if checkpoint is not None:
+
         def state() -> dict:
-            return {"task": task.state(), "stopping": stopping.state(), "history": [dict(r) for r in history],
-                    "seed": seed, "data": data_print}
+            return {
+                "task": task.state(),
+                "stopping": stopping.state(),
+                "history": [dict(r) for r in history],
+                "seed": seed,
+                "data": data_print,
+            }
 
         callbacks.append(EpochCheckpoint(checkpoint, state, checkpoint_every))
     if not (resume_from is not None and stopping.patience is not None and stopping.waited >= stopping.patience):
-        run_epochs(task, config.epochs - len(history), model=model, history=history, device=device, description=description,
-                   progress=progress, callbacks=callbacks, guard=guard)
+        run_epochs(
+            task,
+            config.epochs - len(history),
+            model=model,
+            history=history,
+            device=device,
+            description=description,
+            progress=progress,
+            callbacks=callbacks,
+            guard=guard,
+        )
     stopping.restore(model, history)
     model.eval()
     return history
@@ -435,6 +499,8 @@ def _check_outputs(model: nn.Module, X: Tensor, y: Tensor, classify: bool) -> No
     if classify:
         top = int(y.max())
         if output.ndim < 2 or top >= output.shape[-1]:
-            raise ValueError(f"y holds class index {top} but the model outputs {tuple(output.shape[1:])} logits per row")
+            raise ValueError(
+                f"y holds class index {top} but the model outputs {tuple(output.shape[1:])} logits per row"
+            )
     elif output.shape[1:] != y.shape[1:]:
         raise ValueError(f"the model outputs shape {tuple(output.shape[1:])} per row but y has {tuple(y.shape[1:])}")

@@ -52,13 +52,29 @@ pretrain_epochs, finetune_epochs = EPOCHS[args.data]
 checkpoint = Path(args.checkpoint)
 
 started = time.perf_counter()
-net = DeepBeliefNet.load(checkpoint) if checkpoint.exists() else DeepBeliefNet([X_train.shape[1], *HIDDEN], batch_size=args.batch_size, **PRETRAIN)
+net = (
+    DeepBeliefNet.load(checkpoint)
+    if checkpoint.exists()
+    else DeepBeliefNet([X_train.shape[1], *HIDDEN], batch_size=args.batch_size, **PRETRAIN)
+)
 net.pretrain(X_train, epochs=pretrain_epochs, checkpoint=checkpoint, device=args.device, seed=args.seed)
 pretrained = time.perf_counter()
-net.finetune(X_train, y_train, epochs=finetune_epochs, batch_size=args.batch_size, validation_fraction=0.1, device=args.device, seed=args.seed, **FINETUNE)
+net.finetune(
+    X_train,
+    y_train,
+    epochs=finetune_epochs,
+    batch_size=args.batch_size,
+    validation_fraction=0.1,
+    device=args.device,
+    seed=args.seed,
+    **FINETUNE,
+)
 finished = time.perf_counter()
 
 if is_rank_zero():
     accuracy = net.score(X_test, y_test)
     print(f"{get_world_size()} process(es), {args.data}, network {'-'.join(map(str, net.layers))}-10")
-    print(f"pretraining {pretrained - started:.1f} s, fine-tuning {finished - pretrained:.1f} s, test accuracy {accuracy:.4f}")
+    print(
+        f"pretraining {pretrained - started:.1f} s, fine-tuning "
+        f"{finished - pretrained:.1f} s, test accuracy {accuracy:.4f}"
+    )

@@ -52,7 +52,10 @@ else:
 pretrain_epochs = args.epochs or EPOCHS[args.data][0]
 finetune_epochs = args.finetune_epochs or EPOCHS[args.data][1]
 layers = [X_train.shape[1], *HIDDEN[args.data]]
-print(f"data: {args.data}, {len(X_train)} training / {len(X_test)} test rows; autoencoder {'-'.join(map(str, layers))} (linear code)")
+print(
+    f"data: {args.data}, {len(X_train)} training / {len(X_test)} test "
+    f"rows; autoencoder {'-'.join(map(str, layers))} (linear code)"
+)
 print(f"pretraining: {pretrain_epochs} epochs per RBM, {PRETRAIN}, momentum 0.5 -> 0.9 after epoch 5")
 print(f"fine-tuning: {finetune_epochs} epochs, {FINETUNE}, all training rows, no early stopping")
 if args.data == "mnist" and (pretrain_epochs, finetune_epochs) != EPOCHS["mnist"]:
@@ -64,14 +67,29 @@ def squared_error_per_image(reconstruction: np.ndarray) -> float:
 
 
 started = time.perf_counter()
-net = DeepBeliefNet(layers, hidden=UNITS, **PRETRAIN).pretrain(X_train, epochs=pretrain_epochs, device=args.device, seed=args.seed)
+net = DeepBeliefNet(layers, hidden=UNITS, **PRETRAIN).pretrain(
+    X_train, epochs=pretrain_epochs, device=args.device, seed=args.seed
+)
 pretrained = time.perf_counter()
 print(f"  after pretraining (mean-field up and down the stack): {squared_error_per_image(net.reconstruct(X_test)):.2f}")
-net.finetune(X_train, task="autoencode", epochs=finetune_epochs, validation_fraction=0.0, device=args.device, seed=args.seed, **FINETUNE)
+net.finetune(
+    X_train,
+    task="autoencode",
+    epochs=finetune_epochs,
+    validation_fraction=0.0,
+    device=args.device,
+    seed=args.seed,
+    **FINETUNE,
+)
 finished = time.perf_counter()
 pca = PCA(n_components=layers[-1], random_state=args.seed).fit(X_train)
 pca_error = squared_error_per_image(pca.inverse_transform(pca.transform(X_test)))
 
-print(f"pretraining {pretrained - started:.0f} s, fine-tuning {finished - pretrained:.0f} s, total {finished - started:.0f} s")
-print(f"test squared error per image: autoencoder {squared_error_per_image(net.reconstruct(X_test)):.2f}, "
-      f"PCA ({layers[-1]} components) {pca_error:.2f}   (paper, MNIST: {PAPER_ERROR} and {PAPER_PCA_ERROR})")
+print(
+    f"pretraining {pretrained - started:.0f} s, fine-tuning "
+    f"{finished - pretrained:.0f} s, total {finished - started:.0f} s"
+)
+print(
+    f"test squared error per image: autoencoder {squared_error_per_image(net.reconstruct(X_test)):.2f}, "
+    f"PCA ({layers[-1]} components) {pca_error:.2f}   (paper, MNIST: {PAPER_ERROR} and {PAPER_PCA_ERROR})"
+)

@@ -47,8 +47,12 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=TEST_SIZE, r
 print(f"digits shifted 5 ways: {len(X_train)} training and {len(X_test)} test images of 64 pixels")
 
 models = {
-    "BernoulliRBM + logistic regression": Pipeline([("rbm", BernoulliRBM(**RBM_SETTINGS)), ("logistic", clone(LOGISTIC))], verbose=True),
-    "RBMTransformer + logistic regression": Pipeline([("rbm", RBMTransformer(**RBM_SETTINGS)), ("logistic", clone(LOGISTIC))], verbose=True),
+    "BernoulliRBM + logistic regression": Pipeline(
+        [("rbm", BernoulliRBM(**RBM_SETTINGS)), ("logistic", clone(LOGISTIC))], verbose=True
+    ),
+    "RBMTransformer + logistic regression": Pipeline(
+        [("rbm", RBMTransformer(**RBM_SETTINGS)), ("logistic", clone(LOGISTIC))], verbose=True
+    ),
     "DBNClassifier 64-256-256-10": DBN,
 }
 for name, model in models.items():

@@ -74,7 +74,9 @@ def pretrain(out: Path) -> None:
     """Two RBMs, persistent CD in the first, a checkpoint after each (rank 0 only)."""
     net = DeepBeliefNet([64, 24, 12], epochs=2, batch_size=25, persistent=[True, False], n_chains=10)
     net.pretrain(binary_digits(400), checkpoint=out / f"dbn_rank{get_rank()}.pt", seed=0)
-    torch.save({"state": net.state_dict(), "chains": net.rbms[0].persistent_chains_}, out / f"pretrain_rank{get_rank()}.pt")
+    torch.save(
+        {"state": net.state_dict(), "chains": net.rbms[0].persistent_chains_}, out / f"pretrain_rank{get_rank()}.pt"
+    )
 
 
 def monitored_fit(out: Path) -> None:
@@ -85,7 +87,12 @@ def monitored_fit(out: Path) -> None:
     recon_mse, recon_kl = monitors.reconstruction_errors(rbm, shard)
     dead, saturated = monitors.hidden_activity(rbm, shard)
     local = {"recon_mse": recon_mse, "recon_kl": recon_kl, "dead_fraction": dead, "saturated_fraction": saturated}
-    result = {"history": rbm.history_, "local": local, "data_mean": rbm.data_mean, "full_mean": torch.as_tensor(X).mean(0)}
+    result = {
+        "history": rbm.history_,
+        "local": local,
+        "data_mean": rbm.data_mean,
+        "full_mean": torch.as_tensor(X).mean(0),
+    }
     torch.save(result, out / f"monitors_rank{get_rank()}.pt")
 
 
@@ -103,7 +110,13 @@ def main() -> None:
     torch.set_num_threads(1)
     if mode == "filestore":
         rank, world_size = int(sys.argv[3]), int(sys.argv[4])
-        dist.init_process_group("gloo", init_method=f"file://{out / 'store'}", rank=rank, world_size=world_size, timeout=timedelta(seconds=120))
+        dist.init_process_group(
+            "gloo",
+            init_method=f"file://{out / 'store'}",
+            rank=rank,
+            world_size=world_size,
+            timeout=timedelta(seconds=120),
+        )
         finetune(out)
         dist.destroy_process_group()
     else:

@@ -20,7 +20,9 @@ DATA = Path(__file__).parent / "data"
 
 
 def test_cd_config_round_trips_through_json_with_callables_by_name():
-    config = CDConfig(epochs=3, lr=0.05, momentum=hinton_momentum, optimizer=functools.partial(torch.optim.Adam, lr=1e-3))
+    config = CDConfig(
+        epochs=3, lr=0.05, momentum=hinton_momentum, optimizer=functools.partial(torch.optim.Adam, lr=1e-3)
+    )
     stored = json.loads(json.dumps(config.to_dict()))
     assert stored["momentum"] == "dbn.config:hinton_momentum"
     restored = CDConfig.from_dict(stored)
@@ -84,7 +86,7 @@ def test_a_checkpoint_resumes_pretraining_with_no_arguments(tmp_path):
         first.pretrain(X, progress=False, seed=4, checkpoint=tmp_path / "net.pt")
     resumed = DeepBeliefNet.load(tmp_path / "net.pt").pretrain(X, progress=False)
     assert [config.epochs for config in resumed.layer_configs] == [2, 1]
-    for a, b in zip(whole.rbms, resumed.rbms):
+    for a, b in zip(whole.rbms, resumed.rbms, strict=False):
         assert torch.allclose(a.weight, b.weight)
 
 

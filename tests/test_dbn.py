@@ -6,9 +6,8 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from dbn.datasets import load_digits
-from dbn.stack import DeepBeliefNet
 from dbn.rbm import RBM
-
+from dbn.stack import DeepBeliefNet
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +43,9 @@ def upward(net, X):
 
 
 def test_structure_and_unit_types():
-    net = DeepBeliefNet([10, 8, 6, 4], visible="gaussian", hidden=["relu", "bernoulli", "gaussian"], lr=[0.01, 0.1, 0.001])
+    net = DeepBeliefNet(
+        [10, 8, 6, 4], visible="gaussian", hidden=["relu", "bernoulli", "gaussian"], lr=[0.01, 0.1, 0.001]
+    )
     assert [(rbm.n_visible, rbm.n_hidden) for rbm in net.rbms] == [(10, 8), (8, 6), (6, 4)]
     assert [rbm.visible.name for rbm in net.rbms] == ["gaussian", "gaussian", "bernoulli"]
     assert [rbm.hidden.name for rbm in net.rbms] == ["relu", "bernoulli", "gaussian"]
@@ -195,7 +196,9 @@ def test_to_mlp_reproduces_transform(pretrained, digits):
 
 def test_to_mlp_folds_the_gaussian_standardisation(digits):
     X = digits[0][:300] * 16 - 5  # real-valued, far from zero mean and unit variance
-    net = DeepBeliefNet([64, 16, 12, 6], visible="gaussian", hidden=["relu", "bernoulli", "gaussian"], epochs=2, lr=0.01)
+    net = DeepBeliefNet(
+        [64, 16, 12, 6], visible="gaussian", hidden=["relu", "bernoulli", "gaussian"], epochs=2, lr=0.01
+    )
     net.pretrain(X, progress=False, seed=0)
     assert float(net.rbms[0].data_std.min()) < 1 < float(net.rbms[0].data_std.max())
     with torch.no_grad():

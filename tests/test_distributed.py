@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from distributed_worker import STEP_BATCH, step_data, step_rbm
 
 from dbn import DeepBeliefNet
-from dbn.distributed import get_rank, get_world_size, is_distributed, reduce_values, merge_moments
-from distributed_worker import STEP_BATCH, step_data, step_rbm
+from dbn.distributed import get_rank, get_world_size, is_distributed, merge_moments, reduce_values
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 REPO = WORKER.parents[1]
@@ -46,7 +46,16 @@ def _load(out: Path, scenario: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def torchrun_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("torchrun")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER), str(out), "torchrun"]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(WORKER),
+        str(out),
+        "torchrun",
+    ]
     result = subprocess.run(command, env=_environment(), capture_output=True, text=True, timeout=HANG_GUARD_SECONDS)
     assert result.returncode == 0, f"torchrun job failed:\n{result.stdout}\n{result.stderr}"
     return out
@@ -58,7 +67,10 @@ def filestore_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
     processes = [
         subprocess.Popen(
             [sys.executable, str(WORKER), str(out), "filestore", str(rank), "2"],
-            env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=_environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         for rank in range(2)
     ]
@@ -67,7 +79,7 @@ def filestore_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
     finally:
         for process in processes:
             process.kill()
-    for rank, (process, output) in enumerate(zip(processes, outputs)):
+    for rank, (process, output) in enumerate(zip(processes, outputs, strict=False)):
         assert process.returncode == 0, f"rank {rank} failed:\n{output}"
     return out
 
@@ -79,7 +91,9 @@ def test_one_step_on_two_ranks_equals_one_step_on_the_concatenated_batch(torchru
     # (all 2B rows in one batch) see the same samples, and DDP's gradient average must equal the
     # single process's gradient of the mean over 2B rows.
     ranks = _load(torchrun_job, "step")
-    reference = step_rbm().fit(step_data(), epochs=1, batch_size=2 * STEP_BATCH, lr=0.5, momentum=0.5, warm_start=True, seed=2, progress=False)
+    reference = step_rbm().fit(
+        step_data(), epochs=1, batch_size=2 * STEP_BATCH, lr=0.5, momentum=0.5, warm_start=True, seed=2, progress=False
+    )
     start = step_rbm()
     assert (reference.weight - start.weight).abs().max() > 1e-3  # the step moved the weights
     for result in ranks:

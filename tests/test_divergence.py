@@ -23,10 +23,14 @@ def _finite(module: torch.nn.Module) -> bool:
     return all(bool(torch.isfinite(tensor).all()) for tensor in module.state_dict().values())
 
 
-@pytest.mark.parametrize(("visible", "lr", "reason"), [("gaussian", 1.0, "recon_mse is inf"), ("bernoulli", 1e3, "times their norm")])
+@pytest.mark.parametrize(
+    ("visible", "lr", "reason"), [("gaussian", 1.0, "recon_mse is inf"), ("bernoulli", 1e3, "times their norm")]
+)
 def test_a_diverging_rbm_stops_and_keeps_its_initial_parameters(data, visible, lr, reason):
     rbm = RBM(64, 32, visible=visible)
-    with pytest.raises(DivergenceError, match=rf"diverged in epoch 1 at lr={lr:g}: .*{reason}.*try a lower lr") as caught:
+    with pytest.raises(
+        DivergenceError, match=rf"diverged in epoch 1 at lr={lr:g}: .*{reason}.*try a lower lr"
+    ) as caught:
         rbm.fit(data[0], epochs=3, lr=lr, progress=False, seed=0)
     assert caught.value.epoch == 1 and caught.value.lr == lr
     assert _finite(rbm) and rbm.history_ == []
@@ -59,7 +63,9 @@ def test_pretraining_never_saves_or_propagates_a_diverged_layer(data, tmp_path):
 def test_fine_tuning_at_an_exploding_rate_stops_with_the_rate_named(data):
     net = DeepBeliefNet([64, 48], epochs=2).pretrain(data[0], progress=False, seed=0)
     before = net.rbms[0].weight.detach().clone()
-    with pytest.raises(DivergenceError, match=r"fine-tune \(classify\): training diverged in epoch 1 at lr=10000: the training loss"):
+    with pytest.raises(
+        DivergenceError, match=r"fine-tune \(classify\): training diverged in epoch 1 at lr=10000: the training loss"
+    ):
         net.finetune(*data, lr=1e4, epochs=5, progress=False, seed=0)
     assert not hasattr(net, "mlp_") and torch.equal(net.rbms[0].weight, before)
 
@@ -79,7 +85,9 @@ def test_a_non_finite_loss_restores_the_last_good_epoch():
         train_network(model, X, y, epochs=3, lr=0.1, progress=False, seed=0, callbacks=[poison], patience=None)
     assert len(history) == 2
     assert _finite(model)
-    assert not all(torch.equal(kept[name], value) for name, value in model.state_dict().items())  # epoch 1 of the 2nd run
+    assert not all(
+        torch.equal(kept[name], value) for name, value in model.state_dict().items()
+    )  # epoch 1 of the 2nd run
 
 
 def test_without_the_guard_training_goes_on():
@@ -104,8 +112,17 @@ def test_a_comparison_records_a_diverged_pretraining_and_goes_on(data):
     from dbn.reports import summary_table
 
     X, y = data
-    records = compare_inits(X, y, hidden=(32, 16), activation="relu", schemes=["dbn", "he_normal"], seeds=1,
-                            epochs=5, lrs=[0.1], scheme_options={"dbn": {"epochs": 2, "lr": [0.1, 100.0]}})
+    records = compare_inits(
+        X,
+        y,
+        hidden=(32, 16),
+        activation="relu",
+        schemes=["dbn", "he_normal"],
+        seeds=1,
+        epochs=5,
+        lrs=[0.1],
+        scheme_options={"dbn": {"epochs": 2, "lr": [0.1, 100.0]}},
+    )
     dbn_row = [record for record in records if record["scheme"] == "dbn"]
     he_row = [record for record in records if record["scheme"] == "he_normal"]
     assert dbn_row and all(record["diverged"] and not record["converged"] for record in dbn_row)

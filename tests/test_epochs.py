@@ -20,15 +20,28 @@ from dbn.graphs import EpochRunner
 def in_memory_source(n_rows: int, batch_size: int, seed: int = 0):
     data = torch.arange(n_rows, dtype=torch.float32).unsqueeze(1)  # row i holds the number i
     return make_source(
-        data, "X", batch_size=batch_size, device=torch.device("cpu"), dtype=torch.float32,
-        generator=torch.Generator().manual_seed(seed), n_features=1, unit_interval=False,
+        data,
+        "X",
+        batch_size=batch_size,
+        device=torch.device("cpu"),
+        dtype=torch.float32,
+        generator=torch.Generator().manual_seed(seed),
+        n_features=1,
+        unit_interval=False,
     )
 
 
-@pytest.mark.parametrize("n_rows, batch_size, chunk", [(1000, 100, 4), (1037, 100, 4), (1037, 100, 64), (250, 100, 2), (60, 100, 8)])
+@pytest.mark.parametrize(
+    "n_rows, batch_size, chunk", [(1000, 100, 4), (1037, 100, 4), (1037, 100, 64), (250, 100, 2), (60, 100, 8)]
+)
 def test_an_epoch_visits_the_rows_of_the_plain_loop_in_its_order(n_rows, batch_size, chunk):
     seen: list[list[int]] = []
-    runner = EpochRunner(lambda batch: seen.append(batch[:, 0].long().tolist()), in_memory_source(n_rows, batch_size), use_graph=False, chunk=chunk)
+    runner = EpochRunner(
+        lambda batch: seen.append(batch[:, 0].long().tolist()),
+        in_memory_source(n_rows, batch_size),
+        use_graph=False,
+        chunk=chunk,
+    )
     steps = runner.run_epoch(lambda batch: seen.append(["first"] + batch[:, 0].long().tolist()))
 
     expected = torch.randperm(n_rows, generator=torch.Generator().manual_seed(0)).split(batch_size)
@@ -40,7 +53,9 @@ def test_an_epoch_visits_the_rows_of_the_plain_loop_in_its_order(n_rows, batch_s
 
 def test_every_epoch_draws_a_new_order():
     seen: list[list[int]] = []
-    runner = EpochRunner(lambda batch: seen.append(batch[:, 0].long().tolist()), in_memory_source(300, 100), use_graph=False)
+    runner = EpochRunner(
+        lambda batch: seen.append(batch[:, 0].long().tolist()), in_memory_source(300, 100), use_graph=False
+    )
     runner.run_epoch(lambda batch: seen.append(batch[:, 0].long().tolist()))
     runner.run_epoch(lambda batch: seen.append(batch[:, 0].long().tolist()))
     assert sorted(sum(seen[:3], [])) == sorted(sum(seen[3:], [])) == list(range(300))
@@ -63,7 +78,10 @@ def test_graphs_are_refused_off_a_gpu_before_training():
 def test_the_chunk_length_does_not_change_the_trained_model(digits, monkeypatch, chunk):
     X = (digits[0][:500] > 0.5).astype(np.float32)
     reference = RBM(64, 16).fit(X, epochs=2, batch_size=64, progress=False, seed=3)
-    monkeypatch.setattr("dbn.cd_trainer.EpochRunner", lambda step, source, use_graph: EpochRunner(step, source, use_graph=use_graph, chunk=chunk))
+    monkeypatch.setattr(
+        "dbn.cd_trainer.EpochRunner",
+        lambda step, source, use_graph: EpochRunner(step, source, use_graph=use_graph, chunk=chunk),
+    )
     chunked = RBM(64, 16).fit(X, epochs=2, batch_size=64, progress=False, seed=3)
     for name in ("weight", "visible_bias", "hidden_bias"):
         assert torch.equal(getattr(chunked, name), getattr(reference, name))
@@ -100,7 +118,12 @@ def test_an_epoch_never_reads_a_value_back_from_the_device(digits, monkeypatch):
 
     monkeypatch.setattr(EpochRunner, "run_epoch", guarded)
     X = (digits[0][:300] > 0.5).astype(np.float32)
-    for options in ({}, {"persistent": True, "k": 2}, {"sparsity_target": 0.1, "sparsity_cost": 0.1}, {"precision": "bfloat16"}):
+    for options in (
+        {},
+        {"persistent": True, "k": 2},
+        {"sparsity_target": 0.1, "sparsity_cost": 0.1},
+        {"precision": "bfloat16"},
+    ):
         rbm = RBM(64, 16).fit(X, epochs=2, batch_size=32, progress=False, seed=0, **options)
         assert len(rbm.history_) == 2
 
@@ -124,7 +147,14 @@ def test_device_side_monitors_are_the_means_over_the_epochs_batches(digits):
 
 def test_binary_data_is_held_as_bytes_and_grey_data_as_floats(digits):
     X = digits[0][:100]
-    common = dict(batch_size=10, device=torch.device("cpu"), dtype=torch.float32, generator=None, n_features=64, unit_interval=True)
+    common = dict(
+        batch_size=10,
+        device=torch.device("cpu"),
+        dtype=torch.float32,
+        generator=None,
+        n_features=64,
+        unit_interval=True,
+    )
     binary = make_source((X > 0.5).astype(np.float32), "X", **common)
     grey = make_source(X, "X", **common)
     assert binary.data.dtype == torch.uint8 and grey.data.dtype == torch.float32

@@ -48,7 +48,16 @@ def test_graph_replay_matches_eager_steps_on_the_gpu(binary_digits):
     assert torch.linalg.norm(graphed.weight - eager.weight) < 0.3 * torch.linalg.norm(eager.weight)
 
 
-@pytest.mark.parametrize("options", [{}, {"persistent": True, "k": 3}, {"sparsity_target": 0.1, "sparsity_cost": 0.1}, {"precision": "tf32"}, {"precision": "bfloat16"}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"persistent": True, "k": 3},
+        {"sparsity_target": 0.1, "sparsity_cost": 0.1},
+        {"precision": "tf32"},
+        {"precision": "bfloat16"},
+    ],
+)
 def test_an_epoch_on_the_gpu_never_synchronises_with_the_host(binary_digits, monkeypatch, options):
     X, _ = binary_digits
     original = EpochRunner.run_epoch
@@ -69,7 +78,16 @@ def test_binary_data_lives_on_the_gpu_as_bytes(binary_digits):
     from dbn.batches import make_source
 
     X, _ = binary_digits
-    source = make_source(X, "X", batch_size=10, device=torch.device("cuda"), dtype=torch.float32, generator=None, n_features=64, unit_interval=True)
+    source = make_source(
+        X,
+        "X",
+        batch_size=10,
+        device=torch.device("cuda"),
+        dtype=torch.float32,
+        generator=None,
+        n_features=64,
+        unit_interval=True,
+    )
     assert source.data.dtype == torch.uint8 and source.data.device.type == "cuda"
 
 
@@ -99,10 +117,16 @@ def test_batched_comparisons_on_the_gpu_match_the_cpu(digits):
     from dbn.compare import compare_inits
 
     X, y = digits
-    options = dict(hidden=(32, 32), activation="relu", schemes=["xavier_uniform", "he_normal", "batchnorm"], seeds=2,
-                   epochs=5, lrs=[0.03, 0.1])
+    options = dict(
+        hidden=(32, 32),
+        activation="relu",
+        schemes=["xavier_uniform", "he_normal", "batchnorm"],
+        seeds=2,
+        epochs=5,
+        lrs=[0.03, 0.1],
+    )
     results = {device: compare_inits(X, y, device=device, **options) for device in ("cpu", "cuda")}
-    for cpu, gpu in zip(results["cpu"], results["cuda"]):
+    for cpu, gpu in zip(results["cpu"], results["cuda"], strict=False):
         assert (cpu["scheme"], cpu["seed"], cpu["lr"]) == (gpu["scheme"], gpu["seed"], gpu["lr"])
         # same initial networks and minibatch order: only floating-point order differs
         assert gpu["test_accuracy"] == pytest.approx(cpu["test_accuracy"], abs=0.03)

@@ -8,9 +8,18 @@ import pytest
 import torch
 from torch import nn
 
-from dbn.stack import DeepBeliefNet
 from dbn.activations import Maxout, maxout_gain
-from dbn.init import ACTIVATIONS, SCHEMES, Activation, get_activation, init_, linear_layers, register_activation, sigmoid_to_tanh_
+from dbn.init import (
+    ACTIVATIONS,
+    SCHEMES,
+    Activation,
+    get_activation,
+    init_,
+    linear_layers,
+    register_activation,
+    sigmoid_to_tanh_,
+)
+from dbn.stack import DeepBeliefNet
 
 FAN_IN, FAN_OUT = 400, 300
 
@@ -26,14 +35,28 @@ def first_weight(scheme: str, activation: str = "relu", **options) -> torch.Tens
 
 
 def test_registries_name_every_documented_scheme():
-    expected = {"zeros", "constant", "uniform", "normal", "truncated_normal", "xavier_uniform", "xavier_normal",
-                "he_uniform", "he_normal", "orthogonal", "lsuv", "dbn"}
+    expected = {
+        "zeros",
+        "constant",
+        "uniform",
+        "normal",
+        "truncated_normal",
+        "xavier_uniform",
+        "xavier_normal",
+        "he_uniform",
+        "he_normal",
+        "orthogonal",
+        "lsuv",
+        "dbn",
+    }
     assert expected <= set(SCHEMES)
     assert {"sigmoid", "tanh", "relu", "leaky_relu"} <= set(ACTIVATIONS)
 
 
-@pytest.mark.parametrize("scheme, options, bound", [("uniform", {}, 0.1), ("uniform", {"a": 0.5}, 0.5),
-                                                    ("xavier_uniform", {}, math.sqrt(6 / (FAN_IN + FAN_OUT)))])
+@pytest.mark.parametrize(
+    "scheme, options, bound",
+    [("uniform", {}, 0.1), ("uniform", {"a": 0.5}, 0.5), ("xavier_uniform", {}, math.sqrt(6 / (FAN_IN + FAN_OUT)))],
+)
 def test_uniform_schemes_fill_their_interval(scheme, options, bound):
     weight = first_weight(scheme, **options)
     assert float(weight.abs().max()) <= bound
@@ -41,14 +64,17 @@ def test_uniform_schemes_fill_their_interval(scheme, options, bound):
     assert float(weight.std()) == pytest.approx(bound / math.sqrt(3), rel=0.03)
 
 
-@pytest.mark.parametrize("scheme, activation, std", [
-    ("normal", "relu", 0.01),
-    ("xavier_normal", "tanh", math.sqrt(2 / (FAN_IN + FAN_OUT))),
-    ("he_normal", "relu", math.sqrt(2 / FAN_IN)),
-    ("he_normal", "tanh", 5 / 3 / math.sqrt(FAN_IN)),
-    ("he_uniform", "relu", math.sqrt(2 / FAN_IN)),
-    ("he_normal", "leaky_relu", math.sqrt(2 / (1 + 0.01**2) / FAN_IN)),
-])
+@pytest.mark.parametrize(
+    "scheme, activation, std",
+    [
+        ("normal", "relu", 0.01),
+        ("xavier_normal", "tanh", math.sqrt(2 / (FAN_IN + FAN_OUT))),
+        ("he_normal", "relu", math.sqrt(2 / FAN_IN)),
+        ("he_normal", "tanh", 5 / 3 / math.sqrt(FAN_IN)),
+        ("he_uniform", "relu", math.sqrt(2 / FAN_IN)),
+        ("he_normal", "leaky_relu", math.sqrt(2 / (1 + 0.01**2) / FAN_IN)),
+    ],
+)
 def test_scaled_schemes_have_the_documented_std(scheme, activation, std):
     weight = first_weight(scheme, activation)
     assert float(weight.mean()) == pytest.approx(0.0, abs=0.05 * std)
@@ -91,7 +117,9 @@ def test_dbn_copies_pretrained_weights(digits):
     X = digits[0][:300]
     model = nn.Sequential(nn.Linear(64, 20), nn.Sigmoid(), nn.Linear(20, 10))
     init_(model, "dbn", X=X, generator=torch.Generator().manual_seed(3), epochs=2)
-    net = DeepBeliefNet([64, 20], epochs=2).pretrain(X, progress=False, seed=int(torch.randint(2**62, (1,), generator=torch.Generator().manual_seed(3))))
+    net = DeepBeliefNet([64, 20], epochs=2).pretrain(
+        X, progress=False, seed=int(torch.randint(2**62, (1,), generator=torch.Generator().manual_seed(3)))
+    )
     assert torch.allclose(model[0].weight, net.rbms[0].weight)
     assert torch.allclose(model[0].bias, net.rbms[0].hidden_bias)
     assert float(model[2].bias.detach().abs().max()) == 0 and float(model[2].weight.detach().abs().max()) > 0
@@ -133,8 +161,11 @@ def test_dbn_for_tanh_is_the_sigmoid_network_rewritten_exactly(digits, hidden):
     nets = {}
     for name in ("sigmoid", "tanh"):
         sizes = [64, *hidden]
-        model = nn.Sequential(*[m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), get_activation(name).module())],
-                              nn.Linear(sizes[-1], 10)).double()
+        model = nn.Sequential(
+            *[m for a, b in zip(sizes, sizes[1:], strict=False)
+              for m in (nn.Linear(a, b), get_activation(name).module())],
+            nn.Linear(sizes[-1], 10),
+        ).double()
         nets[name] = init_(model, "dbn", X=X, generator=torch.Generator().manual_seed(5), epochs=2)
     with torch.no_grad():
         assert torch.allclose(nets["tanh"](X.double()), nets["sigmoid"](X.double()), atol=1e-6, rtol=0)
@@ -149,10 +180,12 @@ def test_sigmoid_to_tanh_formula_on_random_layers():
     with torch.no_grad():
         expected = sigmoid(x)
         sigmoid_to_tanh_(layers)
-        assert torch.allclose(nn.Sequential(layers[0], nn.Tanh(), layers[1], nn.Tanh(), layers[2])(x), expected, atol=1e-12)
+        assert torch.allclose(
+            nn.Sequential(layers[0], nn.Tanh(), layers[1], nn.Tanh(), layers[2])(x), expected, atol=1e-12
+        )
 
 
-# --------------------------------------------------------------------------- LeCun, truncated Xavier, orthogonal-He, VLReLU, maxout
+# ------------------------------------------------------------ LeCun, truncated Xavier, orthogonal-He, VLReLU, maxout
 
 
 def test_registries_name_every_row_and_column_of_the_mnist_table():
@@ -165,8 +198,12 @@ def test_lecun_normal_is_fan_in_only_unlike_xavier_normal():
     lecun, xavier = first_weight("lecun_normal"), first_weight("xavier_normal")
     assert float(lecun.std()) == pytest.approx(1 / math.sqrt(FAN_IN), rel=0.03)
     assert float(xavier.std()) == pytest.approx(math.sqrt(2 / (FAN_IN + FAN_OUT)), rel=0.03)
-    assert float(lecun.std()) / float(xavier.std()) == pytest.approx(math.sqrt((FAN_IN + FAN_OUT) / (2 * FAN_IN)), rel=0.05)
-    assert float(first_weight("lecun_normal", "sigmoid").std()) == pytest.approx(float(lecun.std()), rel=0.03)  # no gain
+    assert float(lecun.std()) / float(xavier.std()) == pytest.approx(
+        math.sqrt((FAN_IN + FAN_OUT) / (2 * FAN_IN)), rel=0.05
+    )
+    assert float(first_weight("lecun_normal", "sigmoid").std()) == pytest.approx(
+        float(lecun.std()), rel=0.03
+    )  # no gain
 
 
 def test_xavier_truncated_normal_is_bounded_and_narrower_than_its_sigma():
@@ -181,16 +218,28 @@ def test_xavier_truncated_normal_is_bounded_and_narrower_than_its_sigma():
 @pytest.mark.parametrize("activation", ["relu", "vlrelu", "tanh", "maxout"])
 def test_orthogonal_he_is_orthogonal_times_the_he_gain(activation):
     gain = get_activation(activation).gain
-    model = nn.Sequential(nn.Linear(FAN_IN, FAN_OUT), get_activation(activation).module(), nn.Linear(FAN_OUT // get_activation(activation).pieces, 10))
+    model = nn.Sequential(
+        nn.Linear(FAN_IN, FAN_OUT),
+        get_activation(activation).module(),
+        nn.Linear(FAN_OUT // get_activation(activation).pieces, 10),
+    )
     weight = init_(model, "orthogonal_he", generator=torch.Generator().manual_seed(0))[0].weight.detach().double()
     assert torch.allclose(weight @ weight.T, gain**2 * torch.eye(FAN_OUT, dtype=torch.float64), atol=1e-4)
 
 
-@pytest.mark.parametrize("activation, gain", [("vlrelu", math.sqrt(1.8)), ("maxout", 1.0), ("leaky_relu", math.sqrt(2 / 1.0001))])
+@pytest.mark.parametrize(
+    "activation, gain", [("vlrelu", math.sqrt(1.8)), ("maxout", 1.0), ("leaky_relu", math.sqrt(2 / 1.0001))]
+)
 def test_he_uses_the_activation_gain(activation, gain):
-    model = nn.Sequential(nn.Linear(FAN_IN, 2 * FAN_OUT), get_activation(activation).module(), nn.Linear(2 * FAN_OUT // get_activation(activation).pieces, 10))
+    model = nn.Sequential(
+        nn.Linear(FAN_IN, 2 * FAN_OUT),
+        get_activation(activation).module(),
+        nn.Linear(2 * FAN_OUT // get_activation(activation).pieces, 10),
+    )
     for scheme in ("he_normal", "he_uniform"):
-        weight = init_(model, scheme, generator=torch.Generator().manual_seed(1))[0].weight.detach()  # activation inferred
+        weight = init_(model, scheme, generator=torch.Generator().manual_seed(1))[
+            0
+        ].weight.detach()  # activation inferred
         assert float(weight.std()) == pytest.approx(gain / math.sqrt(FAN_IN), rel=0.03), scheme
 
 

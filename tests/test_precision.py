@@ -28,7 +28,9 @@ def test_bfloat16_changes_the_gradient_far_less_than_cd_sampling_does(binary_dig
         assert all(g.dtype == torch.float32 for g in gradients)
         return gradients
 
-    exact, reduced, other_seed = (torch.cat([g.flatten() for g in gradient(*run)]) for run in (("float32", 1), ("bfloat16", 1), ("float32", 2)))
+    exact, reduced, other_seed = (
+        torch.cat([g.flatten() for g in gradient(*run)]) for run in (("float32", 1), ("bfloat16", 1), ("float32", 2))
+    )
     assert not torch.equal(reduced, exact)  # the products really ran in bfloat16
     assert torch.linalg.norm(reduced - exact) < 0.5 * torch.linalg.norm(other_seed - exact)
 
@@ -47,8 +49,13 @@ def test_matmul_precision_is_set_during_fit_and_restored_after(binary_digits, pr
     previous = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision("medium")
     try:
-        RBM(64, 8).fit(binary_digits[:100], epochs=1, progress=False, precision=precision,
-                       callbacks=[lambda rbm, record: seen.append(torch.get_float32_matmul_precision())])
+        RBM(64, 8).fit(
+            binary_digits[:100],
+            epochs=1,
+            progress=False,
+            precision=precision,
+            callbacks=[lambda rbm, record: seen.append(torch.get_float32_matmul_precision())],
+        )
         assert seen == [inside] and torch.get_float32_matmul_precision() == "medium"
 
         def fail(rbm, record):
@@ -74,7 +81,11 @@ def test_pretraining_passes_the_precision_to_every_rbm(binary_digits):
 
     seen = []
     net = DeepBeliefNet([64, 32, 16]).pretrain(
-        binary_digits[:200], epochs=1, progress=False, seed=0, precision="tf32",
+        binary_digits[:200],
+        epochs=1,
+        progress=False,
+        seed=0,
+        precision="tf32",
         callbacks=[lambda rbm, record: seen.append(torch.get_float32_matmul_precision())],
     )
     assert seen == ["high", "high"]

@@ -6,8 +6,8 @@ import math
 
 import pytest
 import torch
-
 from conftest import binary_states, joint_log_weights, random_rbm
+
 from dbn import RBM
 from dbn.cd import ContrastiveDivergence
 from dbn.likelihood import ais_betas

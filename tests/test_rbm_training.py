@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import binary_states, random_rbm
 from torch.utils.data import DataLoader, TensorDataset
 
-from conftest import binary_states, random_rbm
-from dbn import RBM, hinton_momentum
-from dbn import monitors
+from dbn import RBM, hinton_momentum, monitors
 
 
 @pytest.fixture(scope="module")

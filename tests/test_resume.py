@@ -42,7 +42,11 @@ def X():
 
 @pytest.mark.parametrize(
     ("visible", "options"),
-    [("bernoulli", {}), ("bernoulli", {"persistent": True, "k": 2}), ("gaussian", {"sparsity_target": 0.1, "sparsity_cost": 0.1})],
+    [
+        ("bernoulli", {}),
+        ("bernoulli", {"persistent": True, "k": 2}),
+        ("gaussian", {"sparsity_target": 0.1, "sparsity_cost": 0.1}),
+    ],
     ids=["cd", "pcd", "gaussian-sparse"],
 )
 def test_an_interrupted_fit_resumes_bit_identically(X, tmp_path, visible, options):
@@ -82,12 +86,17 @@ def test_pretraining_interrupted_inside_a_layer_resumes_there(X, tmp_path):
     whole = DeepBeliefNet([64, 20, 10], **settings).pretrain(X, progress=False, seed=1)
     with pytest.raises(Interrupted):
         DeepBeliefNet([64, 20, 10], **settings).pretrain(
-            X, progress=False, seed=1, checkpoint=tmp_path / "net.pt", checkpoint_every=1, callbacks=[crash_at(3, n_hidden=10)]
+            X,
+            progress=False,
+            seed=1,
+            checkpoint=tmp_path / "net.pt",
+            checkpoint_every=1,
+            callbacks=[crash_at(3, n_hidden=10)],
         )
     saved = DeepBeliefNet.load(tmp_path / "net.pt")
     assert int(saved.n_trained) == 1 and saved.rbms[1].training_state_["done"] == 2
     resumed = saved.pretrain(X, progress=False)
-    for a, b in zip(whole.rbms, resumed.rbms):
+    for a, b in zip(whole.rbms, resumed.rbms, strict=False):
         assert torch.equal(a.weight, b.weight) and without_time(a.history_) == without_time(b.history_)
     assert int(DeepBeliefNet.load(tmp_path / "net.pt").n_trained) == 2
 
@@ -102,15 +111,19 @@ if kind == "rbm":
     RBM(64, 32).fit(X, epochs=400, batch_size=10, progress=False, seed=5, checkpoint=path)
 elif kind == "finetune":
     net = DeepBeliefNet([64, 32], epochs=1).pretrain(X, progress=False, seed=5)
-    net.finetune(X, load_digits()[1], epochs=400, batch_size=10, lr=0.05, patience=None, progress=False, seed=6, checkpoint=path)
+    net.finetune(X, load_digits()[1], epochs=400, batch_size=10, lr=0.05, patience=None, progress=False, seed=6,
+                 checkpoint=path)
 else:
-    DeepBeliefNet([64, 32, 16], epochs=[2, 400], batch_size=10).pretrain(X, progress=False, seed=5, checkpoint=path, checkpoint_every=1)
+    DeepBeliefNet([64, 32, 16], epochs=[2, 400], batch_size=10).pretrain(X, progress=False, seed=5, checkpoint=path,
+                                                                        checkpoint_every=1)
 """
 
 
 def _kill_when_checkpointed(kind: str, path: Path, epochs_done: int) -> None:
     """Start a run in a subprocess and SIGKILL it once its checkpoint holds ``epochs_done`` epochs of a run."""
-    process = subprocess.Popen([sys.executable, "-c", KILLED_RUN, kind, str(path)], cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, kind, str(path)], cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline:
@@ -139,7 +152,9 @@ def test_a_sigkilled_run_resumes_bit_identically(X, tmp_path, kind):
     if kind == "rbm":
         resumed = RBM.load(path)
         done = resumed.training_state_["done"]
-        resumed.fit_config_ = resumed.fit_config_.replace(epochs=done + 3)  # finish sooner than the killed run would have
+        resumed.fit_config_ = resumed.fit_config_.replace(
+            epochs=done + 3
+        )  # finish sooner than the killed run would have
         resumed.resume(X, progress=False)
         whole = RBM(64, 32).fit(X, epochs=done + 3, batch_size=10, progress=False, seed=5)
         assert torch.equal(resumed.weight, whole.weight)
@@ -149,8 +164,10 @@ def test_a_sigkilled_run_resumes_bit_identically(X, tmp_path, kind):
         net.finetune_config_ = net.finetune_config_.replace(epochs=done + 2)
         net.finetune(X, load_digits()[1], progress=False)
         whole = DeepBeliefNet([64, 32], epochs=1).pretrain(X, progress=False, seed=5)
-        whole.finetune(X, load_digits()[1], epochs=done + 2, batch_size=10, lr=0.05, patience=None, progress=False, seed=6)
-        for a, b in zip(whole.mlp_.state_dict().values(), net.mlp_.state_dict().values()):
+        whole.finetune(
+            X, load_digits()[1], epochs=done + 2, batch_size=10, lr=0.05, patience=None, progress=False, seed=6
+        )
+        for a, b in zip(whole.mlp_.state_dict().values(), net.mlp_.state_dict().values(), strict=False):
             assert torch.equal(a, b)
     else:
         net = DeepBeliefNet.load(path)
@@ -159,7 +176,7 @@ def test_a_sigkilled_run_resumes_bit_identically(X, tmp_path, kind):
         net.layer_configs[1] = net.layer_configs[1].replace(epochs=done + 2)
         net.pretrain(X, progress=False)
         whole = DeepBeliefNet([64, 32, 16], epochs=[2, done + 2], batch_size=10).pretrain(X, progress=False, seed=5)
-        for a, b in zip(whole.rbms, net.rbms):
+        for a, b in zip(whole.rbms, net.rbms, strict=False):
             assert torch.equal(a.weight, b.weight)
     assert not [name for name in os.listdir(tmp_path) if name != "run.pt"]
 
@@ -170,12 +187,14 @@ def test_an_interrupted_fine_tuning_resumes_bit_identically(X, tmp_path):
     whole = DeepBeliefNet.load(tmp_path / "pretrained.pt").finetune(X, y, epochs=6, lr=0.5, progress=False, seed=2)
     net = DeepBeliefNet.load(tmp_path / "pretrained.pt")
     with pytest.raises(Interrupted):
-        net.finetune(X, y, epochs=6, lr=0.5, progress=False, seed=2, checkpoint=tmp_path / "ft.pt", callbacks=[crash_at(4)])
+        net.finetune(
+            X, y, epochs=6, lr=0.5, progress=False, seed=2, checkpoint=tmp_path / "ft.pt", callbacks=[crash_at(4)]
+        )
     assert not hasattr(net, "mlp_")  # a failed fine-tuning leaves no half-trained network behind
     resumed = DeepBeliefNet.load(tmp_path / "ft.pt")
     assert len(resumed.finetune_state_["history"]) == 3
     resumed.finetune(X, y, progress=False)
-    for a, b in zip(whole.mlp_.state_dict().values(), resumed.mlp_.state_dict().values()):
+    for a, b in zip(whole.mlp_.state_dict().values(), resumed.mlp_.state_dict().values(), strict=False):
         assert torch.equal(a, b)
     assert without_time(whole.finetune_history_) == without_time(resumed.finetune_history_)
     assert DeepBeliefNet.load(tmp_path / "ft.pt").finetune_state_ is None

@@ -24,7 +24,12 @@ def _tree(path: Path) -> ast.Module:
 def _body_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     """Lines from the first statement after the docstring to the end of the function."""
     body = node.body
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
         body = body[1:] or body
     return node.end_lineno - body[0].lineno + 1
 
@@ -43,16 +48,30 @@ def test_functions_and_classes_fit_on_a_screen(path):
 @pytest.mark.parametrize("path", MODULES, ids=lambda path: path.name)
 def test_modules_use_only_each_others_public_names(path):
     tree = _tree(path)
-    aliases = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
-               for alias in node.names if alias.name.startswith("dbn")}
-    aliases |= {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                and node.module == "dbn" for alias in node.names}
+    aliases = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+        if alias.name.startswith("dbn")
+    }
+    aliases |= {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "dbn"
+        for alias in node.names
+    }
     private = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dbn"):
             private += [f"from {node.module} import {alias.name}" for alias in node.names if alias.name.startswith("_")]
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases \
-                and node.attr.startswith("_") and not node.attr.startswith("__"):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ):
             private.append(f"{node.value.id}.{node.attr}")
     assert not private
 

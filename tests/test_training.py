@@ -10,7 +10,6 @@ from dbn.targets import split_rows
 from dbn.training import LOSSES, evaluate, train_network
 
 
-
 def blobs(n=300, seed=0):
     """Three well separated Gaussian blobs in 5 dimensions."""
     rng = np.random.default_rng(seed)
@@ -40,7 +39,9 @@ def test_restores_the_weights_of_the_best_validation_epoch():
     X_val, y_val = blobs(100, seed=1)
     model = make_model()
     # a large learning rate makes the validation loss move up and down
-    history = train_network(model, X, y, epochs=15, lr=2.0, X_val=X_val, y_val=y_val, patience=None, progress=False, seed=0)
+    history = train_network(
+        model, X, y, epochs=15, lr=2.0, X_val=X_val, y_val=y_val, patience=None, progress=False, seed=0
+    )
     best = min(record["val_loss"] for record in history)
     loss, _ = evaluate(model, torch.as_tensor(X_val), torch.as_tensor(y_val), LOSSES["cross_entropy"])
     assert float(loss) == pytest.approx(best, rel=1e-5)
@@ -50,7 +51,9 @@ def test_restores_the_weights_of_the_best_validation_epoch():
 def test_early_stopping_stops_after_patience_epochs_without_improvement():
     X, y = blobs()
     X_val, y_val = blobs(100, seed=1)
-    history = train_network(make_model(), X, y, epochs=200, lr=0.5, X_val=X_val, y_val=y_val, patience=3, progress=False, seed=0)
+    history = train_network(
+        make_model(), X, y, epochs=200, lr=0.5, X_val=X_val, y_val=y_val, patience=3, progress=False, seed=0
+    )
     losses = [record["val_loss"] for record in history]
     best = int(np.argmin(losses))
     assert len(history) < 200
@@ -62,7 +65,7 @@ def test_same_seed_gives_the_same_weights():
     first, second = make_model(), make_model()
     for model in (first, second):
         train_network(model, X, y, epochs=3, validation_fraction=0.2, progress=False, seed=7)
-    for a, b in zip(first.parameters(), second.parameters()):
+    for a, b in zip(first.parameters(), second.parameters(), strict=False):
         assert torch.equal(a, b)
 
 
@@ -80,7 +83,7 @@ def test_weight_decay_shrinks_weights_but_not_biases():
     before = [p.detach().clone() for p in model.parameters()]
     zero_loss = lambda output, target: output.sum() * 0.0  # noqa: E731 - only the decay moves the parameters
     train_network(model, X, y, loss=zero_loss, epochs=1, lr=0.1, momentum=0.0, weight_decay=0.1, progress=False, seed=0)
-    for old, new in zip(before, model.parameters()):
+    for old, new in zip(before, model.parameters(), strict=False):
         if new.ndim > 1:
             assert torch.linalg.vector_norm(new) < torch.linalg.vector_norm(old)
         else:
@@ -134,7 +137,7 @@ def test_bad_input_raises_before_training(kwargs, error, message):
     arguments = {"X": X, "y": y, **kwargs}
     with pytest.raises(error, match=message):
         train_network(model, arguments.pop("X"), arguments.pop("y"), progress=False, **arguments)
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=False))
 
 
 def test_divergence_is_reported():
@@ -152,8 +155,16 @@ def test_callbacks_see_every_epoch_and_can_stop_training():
 
     history = train_network(make_model(), X, y, epochs=4, lr=0.1, progress=False, seed=0, callbacks=[record])
     assert seen == [(True, 1), (True, 2), (True, 3), (True, 4)] and len(history) == 4
-    stopped = train_network(make_model(), X, y, epochs=50, lr=0.1, progress=False, seed=0,
-                            callbacks=[record, lambda model, record: record["epoch"] == 3])
+    stopped = train_network(
+        make_model(),
+        X,
+        y,
+        epochs=50,
+        lr=0.1,
+        progress=False,
+        seed=0,
+        callbacks=[record, lambda model, record: record["epoch"] == 3],
+    )
     assert len(stopped) == 3 and stopped[-1]["best"]
 
 
@@ -165,8 +176,18 @@ def test_a_callable_loss_can_keep_integer_class_targets():
         seen.append(target.dtype)
         return torch.nn.functional.cross_entropy(output, target, label_smoothing=0.1)
 
-    history = train_network(make_model(), X, y, loss=smoothed, classify=True, epochs=10, lr=0.1, validation_fraction=0.2,
-                            progress=False, seed=0)
+    history = train_network(
+        make_model(),
+        X,
+        y,
+        loss=smoothed,
+        classify=True,
+        epochs=10,
+        lr=0.1,
+        validation_fraction=0.2,
+        progress=False,
+        seed=0,
+    )
     assert set(seen) == {torch.int64}
     assert history[-1]["val_accuracy"] > 0.95
     with pytest.raises(ValueError, match="integer class indices"):
@@ -201,5 +222,16 @@ def test_the_shape_check_leaves_batch_norm_statistics_and_mode_alone():
     def snapshot(net, record):
         seen.append(net[1].num_batches_tracked.item())
 
-    train_network(model, X, y, epochs=1, batch_size=20, lr=0.01, validation_fraction=0.0, progress=False, seed=0, callbacks=[snapshot])
+    train_network(
+        model,
+        X,
+        y,
+        epochs=1,
+        batch_size=20,
+        lr=0.01,
+        validation_fraction=0.0,
+        progress=False,
+        seed=0,
+        callbacks=[snapshot],
+    )
     assert seen == [2]  # the two minibatches, not the check's single row
