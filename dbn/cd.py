@@ -103,16 +103,8 @@ class FreeEnergyDifference(torch.autograd.Function):
         return (grad_weight, grad_visible, grad_hidden) + (None,) * 8
 
 
-def free_energy_difference(
-    rbm: EnergyModel,
-    v_data: Tensor,
-    x_data: Tensor,
-    p_data: Tensor,
-    v_model: Tensor,
-    x_model: Tensor,
-    p_model: Tensor,
-    hidden_offset: Tensor | None = None,
-) -> Tensor:
+def free_energy_difference(rbm: EnergyModel, v_data: Tensor, x_data: Tensor, p_data: Tensor, v_model: Tensor,
+                           x_model: Tensor, p_model: Tensor, hidden_offset: Tensor | None = None) -> Tensor:
     """The CD surrogate of ``rbm`` from the chain's ends (all tensors computed without autograd).
 
     ``x`` are hidden pre-activations :math:`W v + c` and ``p`` the hidden means for the data and

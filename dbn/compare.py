@@ -363,14 +363,8 @@ def converged(train_loss: float, chance: float) -> bool:
 # --------------------------------------------------------------------------- data
 
 
-def split_data(
-    X: np.ndarray | Tensor,
-    y: np.ndarray | Tensor,
-    *,
-    X_test: np.ndarray | Tensor | None = None,
-    y_test: np.ndarray | Tensor | None = None,
-    config: CompareConfig | None = None,
-) -> dict[str, Part]:
+def split_data(X: np.ndarray | Tensor, y: np.ndarray | Tensor, *, X_test: np.ndarray | Tensor | None = None,
+               y_test: np.ndarray | Tensor | None = None, config: CompareConfig | None = None) -> dict[str, Part]:
     """The parts of the data :func:`compare_inits` uses under ``config`` (default :class:`CompareConfig`).
 
     Without ``X_test``, a stratified ``config.test_fraction`` of the rows is held out as the

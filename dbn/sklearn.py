@@ -381,7 +381,7 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data; in [0, 1] for ``visible="bernoulli"``.
+            The rows to encode, as ``fit`` saw them (in [0, 1] for ``visible="bernoulli"``).
 
         Returns
         -------
@@ -443,6 +443,53 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         X = validate_data(self, X, **_ARRAY_OPTIONS, reset=False)
         V = as_float_tensor(X, "X", dtype=self.rbm_.dtype, device=self.rbm_.device, unit_interval=True)
         return _to_numpy(exact_pseudo_likelihood(self.rbm_, V))
+
+
+#: the hyper-parameters :class:`DBNClassifier` and :class:`DBNRegressor` share, documented once
+_PRETRAINING_PARAMETERS = """\
+    hidden_layer_sizes : int or array-like of int, default=(256, 256)
+        Size of each hidden layer, bottom first (one RBM per layer), each >= 1.
+    visible : {"bernoulli", "gaussian"}, default="bernoulli"
+        Unit type of the data layer: Bernoulli for ``X`` in [0, 1] (other values raise
+        ``ValueError``), Gaussian for any real data (standardised by the first RBM).
+    hidden : {"bernoulli", "relu", "gaussian"}, default="bernoulli"
+        Hidden unit type of every RBM; it sets the activation of the unrolled network (sigmoid,
+        ReLU or none).
+    pretrain_epochs : int, default=10
+        Epochs of contrastive divergence per RBM, >= 1.
+    pretrain_learning_rate : float > 0 or None, default=None
+        Learning rate of pretraining; None means 0.1 (0.01 for an RBM with a Gaussian layer).
+    k : int, default=1
+        Gibbs steps per pretraining update (CD-k), >= 1.
+    finetune_epochs : int, default=50
+        Maximum number of fine-tuning epochs, >= 1.
+    finetune_learning_rate : float > 0 or None, default=None
+        Learning rate of fine-tuning; None means 0.1 for SGD, 0.001 for Adam.
+    optimizer : {"sgd", "adam"}, default="sgd"
+        Fine-tuning optimiser: SGD with momentum 0.9, or Adam.
+    batch_size : int, default=100
+        Rows per minibatch in both phases, >= 1.
+    weight_decay : float >= 0, default=0.0
+        L2 penalty on the weights (not the biases) in both phases."""
+_TRAINING_PARAMETERS = """\
+    n_iter_no_change : int or None, default=10
+        Stop fine-tuning after this many epochs without a lower validation loss; None runs every
+        epoch (the best epoch's weights are kept either way). Unused without validation rows.
+    device : str or torch.device, default="auto"
+        Where to train and predict: ``"auto"`` means CUDA when available, else the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds pretraining (initial weights, minibatch order, sampling) and fine-tuning (output
+        layer, validation split, minibatch order); an int gives reproducible models on a given
+        device.
+    verbose : bool or int, default=False
+        Show progress bars with the per-epoch monitors."""
+
+
+def _document_parameters(cls: type) -> type:
+    """Fill the shared parameter sections into a DBN estimator's docstring."""
+    cls.__doc__ = cls.__doc__.replace("%(pretraining_parameters)s", _PRETRAINING_PARAMETERS.rstrip("\n")).replace(
+        "%(training_parameters)s", _TRAINING_PARAMETERS.rstrip("\n"))
+    return cls
 
 
 class _DeepBeliefNetEstimator(BaseEstimator):
@@ -534,6 +581,7 @@ class _DeepBeliefNetEstimator(BaseEstimator):
         return validate_data(self, X, **_ARRAY_OPTIONS, reset=False)
 
 
+@_document_parameters
 class DBNClassifier(ClassifierMixin, _DeepBeliefNetEstimator):
     """Deep belief network classifier: greedy RBM pretraining, then fine-tuning with a softmax layer.
 
@@ -544,45 +592,12 @@ class DBNClassifier(ClassifierMixin, _DeepBeliefNetEstimator):
 
     Parameters
     ----------
-    hidden_layer_sizes : int or array-like of int, default=(256, 256)
-        Size of each hidden layer, bottom first (one RBM per layer), each >= 1.
-    visible : {"bernoulli", "gaussian"}, default="bernoulli"
-        Unit type of the data layer: Bernoulli for ``X`` in [0, 1] (other values raise
-        ``ValueError``), Gaussian for any real data (standardised by the first RBM).
-    hidden : {"bernoulli", "relu", "gaussian"}, default="bernoulli"
-        Hidden unit type of every RBM; it sets the activation of the unrolled network (sigmoid,
-        ReLU or none).
-    pretrain_epochs : int, default=10
-        Epochs of contrastive divergence per RBM, >= 1.
-    pretrain_learning_rate : float > 0 or None, default=None
-        Learning rate of pretraining; None means 0.1 (0.01 for an RBM with a Gaussian layer).
-    k : int, default=1
-        Gibbs steps per pretraining update (CD-k), >= 1.
-    finetune_epochs : int, default=50
-        Maximum number of fine-tuning epochs, >= 1.
-    finetune_learning_rate : float > 0 or None, default=None
-        Learning rate of fine-tuning; None means 0.1 for SGD, 0.001 for Adam.
-    optimizer : {"sgd", "adam"}, default="sgd"
-        Fine-tuning optimiser: SGD with momentum 0.9, or Adam.
-    batch_size : int, default=100
-        Rows per minibatch in both phases, >= 1.
-    weight_decay : float >= 0, default=0.0
-        L2 penalty on the weights (not the biases) in both phases.
+%(pretraining_parameters)s
     validation_fraction : float in [0, 1), default=0.1
         Fraction of the training rows held out (stratified by class) to choose the fine-tuning
         epoch whose weights are kept and to stop early; 0 fine-tunes on all rows for
         ``finetune_epochs`` epochs. Every class then needs at least two rows.
-    n_iter_no_change : int or None, default=10
-        Stop fine-tuning after this many epochs without a lower validation loss; None runs every
-        epoch (the best epoch's weights are kept either way). Unused without validation rows.
-    device : str or torch.device, default="auto"
-        Where to train and predict: ``"auto"`` means CUDA when available, else the CPU.
-    random_state : int, RandomState instance or None, default=None
-        Seeds pretraining (initial weights, minibatch order, sampling) and fine-tuning (output
-        layer, validation split, minibatch order); an int gives reproducible models on a given
-        device.
-    verbose : bool or int, default=False
-        Show progress bars with the per-epoch monitors.
+%(training_parameters)s
 
     Attributes
     ----------
@@ -652,7 +667,7 @@ class DBNClassifier(ClassifierMixin, _DeepBeliefNetEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data; in [0, 1] for ``visible="bernoulli"``.
+            The rows to classify (in [0, 1] for ``visible="bernoulli"``).
 
         Returns
         -------
@@ -663,22 +678,13 @@ class DBNClassifier(ClassifierMixin, _DeepBeliefNetEstimator):
         return _to_numpy(self.dbn_.predict_proba(X))
 
     def predict(self, X: Any) -> np.ndarray:
-        """The most probable class of each row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data; in [0, 1] for ``visible="bernoulli"``.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-            Labels taken from ``classes_``.
-        """
+        """The most probable class of each row of ``X`` (array-like of shape (n_samples, n_features), in
+        [0, 1] for ``visible="bernoulli"``): an ndarray of shape (n_samples,) of labels from ``classes_``."""
         X = self._validated(X)
         return self.dbn_.predict(X)
 
 
+@_document_parameters
 class DBNRegressor(RegressorMixin, _DeepBeliefNetEstimator):
     """Deep belief network regressor: greedy RBM pretraining, then fine-tuning with a linear output.
 
@@ -692,44 +698,11 @@ class DBNRegressor(RegressorMixin, _DeepBeliefNetEstimator):
 
     Parameters
     ----------
-    hidden_layer_sizes : int or array-like of int, default=(256, 256)
-        Size of each hidden layer, bottom first (one RBM per layer), each >= 1.
-    visible : {"bernoulli", "gaussian"}, default="bernoulli"
-        Unit type of the data layer: Bernoulli for ``X`` in [0, 1] (other values raise
-        ``ValueError``), Gaussian for any real data (standardised by the first RBM).
-    hidden : {"bernoulli", "relu", "gaussian"}, default="bernoulli"
-        Hidden unit type of every RBM; it sets the activation of the unrolled network (sigmoid,
-        ReLU or none).
-    pretrain_epochs : int, default=10
-        Epochs of contrastive divergence per RBM, >= 1.
-    pretrain_learning_rate : float > 0 or None, default=None
-        Learning rate of pretraining; None means 0.1 (0.01 for an RBM with a Gaussian layer).
-    k : int, default=1
-        Gibbs steps per pretraining update (CD-k), >= 1.
-    finetune_epochs : int, default=50
-        Maximum number of fine-tuning epochs, >= 1.
-    finetune_learning_rate : float > 0 or None, default=None
-        Learning rate of fine-tuning; None means 0.1 for SGD, 0.001 for Adam.
-    optimizer : {"sgd", "adam"}, default="sgd"
-        Fine-tuning optimiser: SGD with momentum 0.9, or Adam.
-    batch_size : int, default=100
-        Rows per minibatch in both phases, >= 1.
-    weight_decay : float >= 0, default=0.0
-        L2 penalty on the weights (not the biases) in both phases.
+%(pretraining_parameters)s
     validation_fraction : float in [0, 1), default=0.1
         Fraction of the training rows held out to choose the fine-tuning epoch whose weights are
         kept and to stop early; 0 fine-tunes on all rows for ``finetune_epochs`` epochs.
-    n_iter_no_change : int or None, default=10
-        Stop fine-tuning after this many epochs without a lower validation loss; None runs every
-        epoch (the best epoch's weights are kept either way). Unused without validation rows.
-    device : str or torch.device, default="auto"
-        Where to train and predict: ``"auto"`` means CUDA when available, else the CPU.
-    random_state : int, RandomState instance or None, default=None
-        Seeds pretraining (initial weights, minibatch order, sampling) and fine-tuning (output
-        layer, validation split, minibatch order); an int gives reproducible models on a given
-        device.
-    verbose : bool or int, default=False
-        Show progress bars with the per-epoch monitors.
+%(training_parameters)s
 
     Attributes
     ----------
@@ -790,7 +763,7 @@ class DBNRegressor(RegressorMixin, _DeepBeliefNetEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data; in [0, 1] for ``visible="bernoulli"``.
+            The rows to predict targets for (in [0, 1] for ``visible="bernoulli"``).
 
         Returns
         -------

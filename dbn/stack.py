@@ -351,19 +351,9 @@ class DeepBeliefNet(FineTuning, nn.Module):
         seeds = torch.randint(2**62, (2, n_rbms), generator=torch.Generator().manual_seed(seed)).tolist()
         for index, rbm in enumerate(self.rbms):
             if index >= first:
-                pretrain_layer(
-                    self,
-                    index,
-                    H,
-                    H_val,
-                    seed=seeds[0][index],
-                    checkpoint=checkpoint,
-                    every=checkpoint_every,
-                    resume=resume,
-                    progress=progress,
-                    callbacks=callbacks,
-                    device=device,
-                )
+                pretrain_layer(self, index, H, H_val, seed=seeds[0][index], checkpoint=checkpoint,
+                               every=checkpoint_every, resume=resume, progress=progress, callbacks=callbacks,
+                               device=device)
             if index + 1 < n_rbms:
                 generator = None if propagate == "mean" else torch.Generator(device=device).manual_seed(seeds[1][index])
                 H = propagate_up(rbm, H, generator)

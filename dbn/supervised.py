@@ -61,24 +61,12 @@ class FineTuning:
 
     rbms: nn.ModuleList
 
-    def finetune(
-        self,
-        X: Tensor | np.ndarray,
-        y: Tensor | np.ndarray | None = None,
-        *,
-        task: str = "classify",
-        config: TrainConfig | None = None,
-        X_val: Tensor | np.ndarray | None = None,
-        y_val: Tensor | np.ndarray | None = None,
-        device: torch.device | str | None = None,
-        seed: int | None = None,
-        progress: bool = True,
-        callbacks: Sequence[Callback] | None = None,
-        checkpoint: str | Path | None = None,
-        checkpoint_every: int = 1,
-        resume: bool = True,
-        **overrides: Any,
-    ) -> Any:
+    def finetune(self, X: Tensor | np.ndarray, y: Tensor | np.ndarray | None = None, *, task: str = "classify",
+                 config: TrainConfig | None = None, X_val: Tensor | np.ndarray | None = None,
+                 y_val: Tensor | np.ndarray | None = None, device: torch.device | str | None = None,
+                 seed: int | None = None, progress: bool = True, callbacks: Sequence[Callback] | None = None,
+                 checkpoint: str | Path | None = None, checkpoint_every: int = 1, resume: bool = True,
+                 **overrides: Any) -> Any:
         """Unroll the pretrained stack and train it by backpropagation; keep it as ``mlp_``.
 
         Parameters
@@ -149,23 +137,10 @@ class FineTuning:
         if classes is not None:
             self.classes_ = classes
         try:
-            history = train_network(
-                model,
-                X,
-                y,
-                config=config,
-                loss=loss,
-                X_val=X_val,
-                y_val=y_val,
-                device=device,
-                seed=seed,
-                progress=progress,
-                description=f"fine-tune ({task})",
-                callbacks=callbacks or (),
-                checkpoint=writer,
-                checkpoint_every=checkpoint_every,
-                resume_from=state,
-            )
+            history = train_network(model, X, y, config=config, loss=loss, X_val=X_val, y_val=y_val, device=device,
+                                    seed=seed, progress=progress, description=f"fine-tune ({task})",
+                                    callbacks=callbacks or (), checkpoint=writer, checkpoint_every=checkpoint_every,
+                                    resume_from=state)
         except BaseException:
             self._restore_attributes(previous)  # a failed fine-tuning leaves the earlier one in place
             raise

@@ -465,17 +465,8 @@ def train_network(
 
         callbacks.append(EpochCheckpoint(checkpoint, state, checkpoint_every))
     if not (resume_from is not None and stopping.patience is not None and stopping.waited >= stopping.patience):
-        run_epochs(
-            task,
-            config.epochs - len(history),
-            model=model,
-            history=history,
-            device=device,
-            description=description,
-            progress=progress,
-            callbacks=callbacks,
-            guard=guard,
-        )
+        run_epochs(task, config.epochs - len(history), model=model, history=history, device=device,
+                   description=description, progress=progress, callbacks=callbacks, guard=guard)
     stopping.restore(model, history)
     model.eval()
     return history
