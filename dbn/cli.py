@@ -30,6 +30,7 @@ from dbn.datasets import load
 from dbn.figures import plot_curves, plot_filter_grid, plot_histogram_grid
 from dbn.init import ACTIVATIONS
 from dbn.reports import results_table, summary_table, write_csv
+from dbn.resume import check_writable
 
 __all__ = ["add_compare_parser", "add_rbm_parser", "build_parser", "main", "run_compare", "run_rbm"]
 
@@ -44,8 +45,20 @@ def _print_history(history: list[dict]) -> None:
         print("  ".join(cells))
 
 
+def _output_directory(directory: str) -> Path:
+    """``--out`` created if need be and checked writable, before any work."""
+    out = Path(directory)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"--out: cannot create the directory {directory!r} ({error.strerror})") from error
+    check_writable(out / "probe", "--out")
+    return out
+
+
 def run_rbm(args: argparse.Namespace) -> None:
     """Train an RBM with the parsed arguments, print its monitors and held-out likelihood, save it."""
+    out = _output_directory(args.out) if args.out else None
     X, y = load(args.data, binarize="threshold" if args.binarize else None) if args.data != "digits" else load("digits")
     if args.binarize:
         X = (X > 0.5).astype(np.float32)
@@ -63,8 +76,8 @@ def run_rbm(args: argparse.Namespace) -> None:
         options = {"generator": generator} if method == "ais" else {}
         value, error = rbm.log_likelihood(test, method, return_error=True, **options)
         print(f"held-out log-likelihood ({method}): {value:.3f} +- {error:.3f} nats per sample")
-    if args.out:
-        path = Path(args.out) / "rbm.pt"
+    if out is not None:
+        path = out / "rbm.pt"
         rbm.save(path)
         print(f"saved to {path}")
 
@@ -180,10 +193,9 @@ def run_compare(args: argparse.Namespace) -> list[dict]:
                            device=args.device, keep_models=not args.no_figures, progress=True)
     if args.threads:
         torch.set_num_threads(args.threads)
+    out = _output_directory(args.out)
     data = _load_compare_data(args.data, args.max_rows)
     X, y, X_test, y_test = data
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     records = compare_inits(X, y, X_test=X_test, y_test=y_test, config=config)
     elapsed = time.perf_counter() - started

@@ -36,3 +36,11 @@ def test_compare_writes_figures(tmp_path):
     main(["compare", "--schemes", "normal", "xavier_uniform", "--activation", "tanh", "--seeds", "1", "--epochs", "2",
           "--hidden", "16", "16", "--lr", "0.1", "--out", str(tmp_path)])
     assert {"curves.png", "histograms_tanh.png", "filters_tanh.png"} <= {p.name for p in tmp_path.iterdir()}
+
+
+@pytest.mark.parametrize("command", ["rbm", "compare"])
+def test_an_unusable_out_directory_is_refused_before_any_training(tmp_path, command):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ValueError, match="--out: cannot create the directory"):
+        main([command, "--out", str(blocker / "results"), "--epochs", "1"])
