@@ -270,6 +270,15 @@ class RBM(nn.Module):
         return self.unstandardize(self.gibbs_chain(self.standardize(self.check_visible(v)), steps, generator))
 
     @torch.no_grad()
+    def sample(self, n: int, steps: int = 1000, *, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` visible samples (data units): Gibbs chains of ``steps`` steps started from the base-rate
+        model, independent units with the training data's mean (:meth:`base_rate_bias`)."""
+        check_positive(n, "n", integer=True)
+        check_positive(steps, "steps", integer=True)
+        start = self.visible.sample(self.base_rate_bias().expand(n, -1).contiguous(), generator)
+        return self.unstandardize(self.gibbs_chain(start, steps, generator))
+
+    @torch.no_grad()
     def reconstruct(self, v: Tensor | np.ndarray) -> Tensor:
         """Mean-field recreation :math:`E[v \\mid h = E[h \\mid v]]` in data units."""
         h = self.hidden.mean(self.hidden_input(self.standardize(self.check_visible(v))))

@@ -17,7 +17,7 @@ by backpropagation. Each RBM's pretraining configuration is a :class:`dbn.config
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +34,11 @@ from dbn.resume import check_writable, pack_state, unpack_state
 from dbn.serialization import load_checkpoint, resolve_map_location, save_checkpoint
 from dbn.supervised import CHUNK, FineTuning, numpy_like
 from dbn.unroll import unrolled_autoencoder, unrolled_mlp
-from dbn.validation import as_float_tensor, check_positive, resolve_device
+from dbn.validation import as_float_tensor, check_positive, is_array_like, resolve_device
 
 __all__ = [
     "DeepBeliefNet",
+    "PropagatedBatches",
     "generate",
     "interrupted",
     "layer_configs",
@@ -115,6 +116,23 @@ def restore_layer_states(rbms: Sequence[Any], layers: list[dict], state_dict: di
         if layer["fit_config"] is not None:
             rbm.fit_config_ = restore_config(CDConfig, layer["fit_config"])
         rbm.training_state_ = unpack_state(layer["training_state"], state_dict, f"rbms.{index}.{TRAINING_STATE_PREFIX}")
+
+
+class PropagatedBatches:
+    """The batches of ``source`` (an iterable of batches, e.g. a ``DataLoader`` or another
+    :class:`PropagatedBatches`) passed through ``rbm``, one batch at a time: the input of the next
+    RBM when pretraining streams its data. Re-iterable whenever ``source`` is; a ``(data, target)``
+    batch contributes its data."""
+
+    def __init__(self, source: Iterable[Any], rbm: EnergyModel, generator: torch.Generator | None = None) -> None:
+        self.source, self.rbm, self.generator = source, rbm, generator
+
+    def __iter__(self) -> Iterator[Tensor]:
+        weight = self.rbm.weight
+        for batch in self.source:
+            data = batch[0] if isinstance(batch, (tuple, list)) else batch
+            data = torch.as_tensor(data).to(device=weight.device, dtype=weight.dtype)
+            yield propagate_up(self.rbm, data, self.generator)
 
 
 @torch.no_grad()
@@ -270,9 +288,12 @@ class DeepBeliefNet(FineTuning, nn.Module):
 
         Parameters
         ----------
-        X : array or tensor, shape (n_samples, layers[0])
-            Training data (in [0, 1] for Bernoulli visible units), held on ``device``. Each
-            layer's input is computed once, in chunks, and freed when the next is made.
+        X : array, tensor or iterable of batches, shape (n_samples, layers[0])
+            Training data (in [0, 1] for Bernoulli visible units). An array is held on ``device``
+            and each layer's input is computed once, in chunks, and freed when the next is made.
+            An iterable (a ``DataLoader``, whose batches may be ``(data, target)`` pairs) streams:
+            each RBM reads its batches passed through the trained layers below, one batch at a
+            time, so no layer's input is ever held whole.
         epochs : int or sequence of int, optional
             Epochs per RBM (one value, or one per RBM); default the network's configuration.
         config : CDConfig or sequence of CDConfig, optional
@@ -342,7 +363,8 @@ class DeepBeliefNet(FineTuning, nn.Module):
             check_positive(checkpoint_every, "checkpoint_every", integer=True)
         device = setup(resolve_device(device, self.device))
         self.to(device)
-        H = self.check_input(X, "X")
+        streaming = not is_array_like(X)
+        H = X if streaming else self.check_input(X, "X")
         H_val = None if X_val is None else self.check_input(X_val, "X_val")
         if seed is None and first > 0:
             seed = self.pretrain_seed_
@@ -356,7 +378,7 @@ class DeepBeliefNet(FineTuning, nn.Module):
                                device=device)
             if index + 1 < n_rbms:
                 generator = None if propagate == "mean" else torch.Generator(device=device).manual_seed(seeds[1][index])
-                H = propagate_up(rbm, H, generator)
+                H = PropagatedBatches(H, rbm, generator) if streaming else propagate_up(rbm, H, generator)
                 H_val = None if H_val is None else propagate_up(rbm, H_val, generator)
         return self
 
