@@ -336,22 +336,12 @@ class RBM(nn.Module):
 
     # ------------------------------------------------------------------ training
 
-    def fit(
-        self,
-        X: Tensor | np.ndarray | Iterable[Any],
-        *,
-        config: CDConfig | None = None,
-        X_val: Tensor | np.ndarray | None = None,
-        progress: bool = True,
-        description: str | None = None,
-        callbacks: Sequence[Callback] | None = None,
-        device: torch.device | str | None = None,
-        seed: int | None = None,
-        warm_start: bool = False,
-        checkpoint: str | Path | Callable[[RBM], None] | None = None,
-        checkpoint_every: int = 1,
-        **overrides: Any,
-    ) -> RBM:
+    def fit(self, X: Tensor | np.ndarray | Iterable[Any], *, config: CDConfig | None = None,
+            X_val: Tensor | np.ndarray | None = None, progress: bool = True, description: str | None = None,
+            callbacks: Sequence[Callback] | None = None, device: torch.device | str | None = None,
+            seed: int | None = None, warm_start: bool = False,
+            checkpoint: str | Path | Callable[[RBM], None] | None = None, checkpoint_every: int = 1,
+            **overrides: Any) -> RBM:
         """Train by contrastive divergence (CD-k) or persistent CD.
 
         Parameters
@@ -420,17 +410,10 @@ class RBM(nn.Module):
             self, X, run, X_val=X_val, progress=progress, description=description, callbacks=callbacks, device=device
         )
 
-    def resume(
-        self,
-        X: Tensor | np.ndarray | Iterable[Any],
-        *,
-        X_val: Tensor | np.ndarray | None = None,
-        progress: bool = True,
-        description: str | None = None,
-        callbacks: Sequence[Callback] | None = None,
-        device: torch.device | str | None = None,
-        checkpoint: str | Path | Callable[[RBM], None] | None = None,
-    ) -> RBM:
+    def resume(self, X: Tensor | np.ndarray | Iterable[Any], *, X_val: Tensor | np.ndarray | None = None,
+               progress: bool = True, description: str | None = None, callbacks: Sequence[Callback] | None = None,
+               device: torch.device | str | None = None,
+               checkpoint: str | Path | Callable[[RBM], None] | None = None) -> RBM:
         """Continue the interrupted :meth:`fit` whose checkpoint this model was loaded from.
 
         The configuration, seed, epoch, optimiser buffers, generator state and chains come from
