@@ -36,7 +36,7 @@ from dbn.likelihood import ais_log_partition, exact_log_partition
 from dbn.loop import Callback
 from dbn.resume import pack_state, unpack_state
 from dbn.serialization import load_checkpoint, resolve_map_location, save_checkpoint
-from dbn.units import Units, get_units
+from dbn.units import ReLUUnits, Units, get_units, units_from_json, units_to_json
 from dbn.validation import as_float_tensor, check_positive
 
 __all__ = ["RBM", "hinton_momentum"]
@@ -53,13 +53,15 @@ class RBM(nn.Module):
     ----------
     n_visible, n_hidden : int
         Layer sizes.
-    visible : {"bernoulli", "gaussian"}
-        Visible unit type. Gaussian data is standardised with the mean and standard deviation
-        measured by ``fit`` (buffers ``data_mean``, ``data_std``), and every later call applies
-        the same transformation, so predictions never depend on the batch.
-    hidden : {"bernoulli", "relu", "gaussian"}
-        Hidden unit type. Gaussian hidden units are linear with unit-variance noise, as in the
-        code layer of Hinton & Salakhutdinov's (2006) autoencoders.
+    visible : {"bernoulli", "gaussian"} or Units
+        Visible unit type (any :class:`dbn.units.Units` instance but ReLU units). Gaussian data is
+        standardised with the mean and standard deviation measured by ``fit`` (buffers
+        ``data_mean``, ``data_std``), and every later call applies the same transformation, so
+        predictions never depend on the batch.
+    hidden : {"bernoulli", "relu", "gaussian"} or Units
+        Hidden unit type (or any :class:`dbn.units.Units` instance). Gaussian hidden units are
+        linear with unit-variance noise, as in the code layer of Hinton & Salakhutdinov's (2006)
+        autoencoders.
     dtype : torch.dtype
         Parameter dtype (float32 by default).
 
@@ -89,10 +91,11 @@ class RBM(nn.Module):
         check_positive(n_hidden, "n_hidden", integer=True)
         self.visible = get_units(visible, argument="visible")
         self.hidden = get_units(hidden, argument="hidden")
-        if self.visible.name not in ("bernoulli", "gaussian"):
-            raise ValueError(f"visible must be 'bernoulli' or 'gaussian', got {self.visible.name!r}")
-        if self.hidden.name not in ("bernoulli", "relu", "gaussian"):
-            raise ValueError(f"hidden must be 'bernoulli', 'relu' or 'gaussian', got {self.hidden.name!r}")
+        if isinstance(self.visible, ReLUUnits):
+            raise ValueError(
+                "visible must be 'bernoulli' or 'gaussian' (or a Units instance other than ReLU units): "
+                "ReLU visible units are not supported"
+            )
         self.n_visible, self.n_hidden = n_visible, n_hidden
         self.dtype = dtype
         self.weight = nn.Parameter(torch.zeros(n_hidden, n_visible, dtype=dtype))
@@ -118,8 +121,8 @@ class RBM(nn.Module):
         return {
             "n_visible": self.n_visible,
             "n_hidden": self.n_hidden,
-            "visible": self.visible.name,
-            "hidden": self.hidden.name,
+            "visible": units_to_json(self.visible),
+            "hidden": units_to_json(self.hidden),
             "dtype": str(self.dtype).removeprefix("torch."),
         }
 
@@ -127,7 +130,10 @@ class RBM(nn.Module):
     def from_config(cls, config: dict) -> RBM:
         """Build an untrained model from :meth:`config`'s output."""
         options = dict(config)
-        return cls(**{**options, "dtype": getattr(torch, options.get("dtype", "float32"))})
+        visible = units_from_json(options.pop("visible", "bernoulli"), argument="visible")
+        hidden = units_from_json(options.pop("hidden", "bernoulli"), argument="hidden")
+        dtype = getattr(torch, options.pop("dtype", "float32"))
+        return cls(**options, visible=visible, hidden=hidden, dtype=dtype)
 
     def save(self, path: str | Path) -> None:
         """Write parameters, standardisation buffers, configuration and history, atomically.

@@ -12,18 +12,22 @@ its base term:
 * ``base(u)``: the term of the energy that involves neither the bias nor the other layer, summed
   over the layer (zero for binary units).
 
-Adding a unit type means writing one subclass of :class:`Units` and registering it in ``UNITS``.
+Adding a unit type means writing one subclass of :class:`Units`: an instance of it is accepted wherever a
+unit type is (``RBM(..., hidden=MyUnits())``), and checkpoints store it by import path and attributes
+(:func:`units_to_json`). Registering the class in ``UNITS`` also makes its name a valid string.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["Units", "BernoulliUnits", "GaussianUnits", "ReLUUnits", "UNITS", "get_units"]
+__all__ = ["Units", "BernoulliUnits", "GaussianUnits", "ReLUUnits", "UNITS", "get_units", "units_from_json",
+           "units_to_json"]
 
 
 class Units:
@@ -142,3 +146,27 @@ def get_units(name: str | Units, *, argument: str) -> Units:
     if not isinstance(name, str) or name.lower() not in UNITS:
         raise ValueError(f"{argument} must be one of {sorted(UNITS)}, got {name!r}")
     return UNITS[name.lower()]()
+
+
+def units_to_json(units: Units) -> str | dict:
+    """A registered unit type by its name; any other by its class's import path and its attributes."""
+    if UNITS.get(units.name) is type(units) and not vars(units):
+        return units.name
+    cls = type(units)
+    return {"class": f"{cls.__module__}:{cls.__qualname__}", "attributes": dict(vars(units))}
+
+
+def units_from_json(value: str | dict, *, argument: str) -> Units:
+    """The unit type :func:`units_to_json` wrote (the class is imported again)."""
+    if isinstance(value, str):
+        return get_units(value, argument=argument)
+    module_name, _, qualname = value["class"].partition(":")
+    try:
+        cls = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            cls = getattr(cls, part)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"{argument} units of class {value['class']!r} cannot be imported again") from error
+    units = cls.__new__(cls)
+    units.__dict__.update(value["attributes"])
+    return units
