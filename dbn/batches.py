@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +10,16 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from dbn.distributed import check_same, distributed_loader, get_rank, get_world_size, is_distributed, merge_moments, set_epoch, shard_rows
+from dbn.distributed import (
+    check_same,
+    distributed_loader,
+    get_rank,
+    get_world_size,
+    is_distributed,
+    merge_moments,
+    set_epoch,
+    shard_rows,
+)
 from dbn.validation import as_float_tensor, check_batch, is_array_like
 
 __all__ = ["BatchSource", "DataStatistics", "make_source"]
@@ -48,8 +57,10 @@ class BatchSource:
         dtype: torch.dtype,
         generator: torch.Generator | None,
         shard_seed: int | None = None,
+        name: str = "X",
     ) -> None:
         self.data = data
+        self.name = name
         self.batch_size = batch_size
         self.device = device
         self.dtype = dtype
@@ -61,11 +72,17 @@ class BatchSource:
         if isinstance(self.data, Tensor):
             for rows in self.permutation().split(self.batch_size):
                 yield self.gather(rows)
-        else:
-            set_epoch(self.data, self.epoch)
-            self.epoch += 1
-            for batch in self.data:
-                yield self.to_tensor(batch)
+            return
+        set_epoch(self.data, self.epoch)
+        self.epoch += 1
+        count = 0
+        for count, batch in enumerate(self.data, start=1):
+            yield self.to_tensor(batch, count - 1)
+        if count == 0:
+            raise ValueError(
+                f"{self.name} yielded no batch in training epoch {self.epoch}, after the statistics pass had read it: "
+                "an iterable of batches must give its batches again every time it is iterated"
+            )
 
     @property
     def in_memory(self) -> bool:
@@ -86,42 +103,80 @@ class BatchSource:
         """The rows ``rows`` of in-memory data, in the training dtype."""
         return self.data.index_select(0, rows).to(self.dtype)
 
-    def to_tensor(self, batch: Any) -> Tensor:
-        """The data part of one batch of an iterable, as a tensor of the training dtype and device."""
-        if isinstance(batch, (tuple, list)):
-            batch = batch[0]
-        return torch.as_tensor(batch).to(device=self.device, dtype=self.dtype, non_blocking=True)
+    def raw_tensor(self, batch: Any, index: int) -> Tensor:
+        """The data part of batch ``index`` of an iterable, as a real tensor in its own dtype.
 
-    def statistics(self, *, n_features: int, unit_interval: bool, sample_size: int, chunk_size: int = 8192) -> DataStatistics:
+        Raises
+        ------
+        TypeError
+            For a batch that is a mapping, holds no numbers, or holds complex numbers.
+        """
+        label = f"{self.name} (batch {index})"
+        if isinstance(batch, Mapping):
+            raise TypeError(
+                f"{label} is a mapping with keys {sorted(map(str, batch))}: batches must be arrays or tensors, or "
+                "(data, target) pairs; wrap the loader so that it yields the data tensor"
+            )
+        if isinstance(batch, (tuple, list)):
+            if not batch:
+                raise ValueError(f"{label} is an empty {type(batch).__name__}: expected an array or (data, target)")
+            batch = batch[0]
+        try:
+            tensor = torch.as_tensor(batch)
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise TypeError(
+                f"{label} must be an array or tensor of real numbers, got {type(batch).__name__}: {error}"
+            ) from error
+        if tensor.is_complex():
+            raise TypeError(f"{label} must hold real numbers, got a tensor of dtype {tensor.dtype}")
+        return tensor
+
+    def to_tensor(self, batch: Any, index: int = 0) -> Tensor:
+        """The data part of batch ``index`` of an iterable, as a tensor of the training dtype and device."""
+        return self.raw_tensor(batch, index).to(device=self.device, dtype=self.dtype, non_blocking=True)
+
+    def checked_batch(self, batch: Any, index: int, n_features: int, unit_interval: bool) -> Tensor:
+        """Batch ``index`` of an iterable, validated (:func:`dbn.validation.check_batch`) and converted."""
+        raw = self.raw_tensor(batch, index)
+        v = raw.to(device=self.device, dtype=self.dtype, non_blocking=True)
+        check_batch(v, f"{self.name} (batch {index})", n_features=n_features, unit_interval=unit_interval, source=raw)
+        return v
+
+    def statistics(
+        self, *, n_features: int, unit_interval: bool, sample_size: int, chunk_size: int = 8192
+    ) -> DataStatistics:
         """Return the data's mean, standard deviation and a sample of rows, in one pass.
 
         In-memory data (validated when it was wrapped) is read in chunks, and the sample is a
         random subset of rows. The batches of an iterable are validated here, before any training,
         and the sample is the first ``sample_size`` rows met. Each chunk's moments are merged into
-        the running ones in float64. In a distributed run each rank reads its own rows (of
-        in-memory data: rows ``rank::world_size``; of an iterable: its batches) and the moments are
-        merged across ranks (:func:`dbn.distributed.merge_moments`), so every rank gets the same
-        statistics; the sample is drawn from the rank's own rows.
+        the running ones; the moments are computed in float64 whatever the training dtype, so that
+        data of large magnitude (Gaussian units) gets its true standard deviation. In a distributed
+        run each rank reads its own rows (of in-memory data: rows ``rank::world_size``; of an
+        iterable: its batches) and the moments are merged across ranks
+        (:func:`dbn.distributed.merge_moments`), so every rank gets the same statistics; the
+        sample is drawn from the rank's own rows.
         """
         rank, world_size = get_rank(), get_world_size()
         if isinstance(self.data, Tensor):
-            chunks, check = (chunk.to(self.dtype) for chunk in self.data[rank::world_size].split(chunk_size)), False
+            chunks = (chunk.to(self.dtype) for chunk in self.data[rank::world_size].split(chunk_size))
         else:
-            chunks, check = (self.to_tensor(batch) for batch in self.data), True
+            chunks = (
+                self.checked_batch(batch, index, n_features, unit_interval) for index, batch in enumerate(self.data)
+            )
         count = 0
         mean = torch.zeros(n_features, dtype=torch.float64, device=self.device)
         squares = torch.zeros_like(mean)  # sum of squared deviations from the mean
         kept, n_kept = [], 0
-        for index, v in enumerate(chunks):
-            if check:
-                check_batch(v, f"X (batch {index})", n_features=n_features, unit_interval=unit_interval)
-            # merge this chunk's moments into the running ones (Chan, Golub & LeVeque 1979)
-            chunk_var, chunk_mean = torch.var_mean(v, dim=0, correction=0)
+        for v in chunks:
+            # merge this chunk's moments into the running ones (Chan, Golub & LeVeque 1979), all in
+            # float64: squares of float32 data above ~1e19 would overflow float32
+            chunk_var, chunk_mean = torch.var_mean(v.to(torch.float64), dim=0, correction=0)
             n = v.shape[0]
-            delta = chunk_mean.double() - mean
+            delta = chunk_mean - mean
             total = count + n
             mean += delta * (n / total)
-            squares += chunk_var.double() * n + delta**2 * (count * n / total)
+            squares += chunk_var * n + delta**2 * (count * n / total)
             count = total
             if n_kept < sample_size:
                 kept.append(v[: sample_size - n_kept])
@@ -157,19 +212,48 @@ def make_source(
     the same on every rank, seeds the ``DistributedSampler`` that deals each rank its rows: every
     rank must hold the same number of in-memory rows, and a ``DataLoader`` is rebuilt around a
     sampler (:func:`dbn.distributed.distributed_loader`).
+
+    Any other iterable of batches is accepted if it can be iterated again: training reads it once
+    for the data statistics (:meth:`BatchSource.statistics`, which also validates every batch) and
+    once per epoch, and never copies it whole. A list or tuple of batches, a ``DataLoader`` or an
+    object whose ``__iter__`` starts afresh all qualify. A one-shot iterator (a generator, the
+    result of ``iter``, ``map`` or ``zip``) would be used up by the statistics pass and leave
+    nothing to train on, even for one epoch, so it is refused here with a ``TypeError``: pass
+    ``list(batches)``, or a function's batches wrapped in an object whose ``__iter__`` calls it.
+    An iterable that yields nothing in a later pass raises a ``ValueError`` naming the epoch.
+
+    Raises
+    ------
+    TypeError
+        For a string, bytes, a mapping or a one-shot iterator, or anything that is neither an
+        array nor iterable; for batches that are mappings or hold no real numbers (during the
+        statistics pass).
+    ValueError
+        For arrays that :func:`dbn.validation.as_float_tensor` refuses; for batches of the wrong
+        shape or values (during the statistics pass).
     """
+    if isinstance(X, (str, bytes, Mapping)):
+        raise TypeError(f"{name} must be an array, a tensor or an iterable of batches, got {type(X).__name__}")
     if is_array_like(X):
         X = as_float_tensor(X, name, dtype=dtype, device=device, n_features=n_features, unit_interval=unit_interval)
         if unit_interval and all(torch.equal(chunk, chunk.round()) for chunk in X.split(8192)):
             X = X.to(torch.uint8)
+    elif isinstance(X, Iterator):
+        raise TypeError(
+            f"{name} is a one-shot iterator ({type(X).__name__}): training reads the batches once for the data "
+            f"statistics and again every epoch, so {name} must be re-iterable: pass list({name}), a DataLoader, "
+            "or an object whose __iter__ yields the batches afresh"
+        )
     elif not isinstance(X, Iterable):
         raise TypeError(f"{name} must be an array, a tensor or an iterable of batches, got {type(X).__name__}")
     if not is_distributed():
-        return BatchSource(X, batch_size=batch_size, device=device, dtype=dtype, generator=generator)
+        return BatchSource(X, batch_size=batch_size, device=device, dtype=dtype, generator=generator, name=name)
     if shard_seed is None:
         raise ValueError("a distributed run needs the shard_seed shared by all ranks")
     if isinstance(X, Tensor):
         check_same(X.shape[0], f"the number of rows of {name}", device)
     elif isinstance(X, DataLoader):
         X = distributed_loader(X, seed=shard_seed)
-    return BatchSource(X, batch_size=batch_size, device=device, dtype=dtype, generator=generator, shard_seed=shard_seed)
+    return BatchSource(
+        X, batch_size=batch_size, device=device, dtype=dtype, generator=generator, shard_seed=shard_seed, name=name
+    )

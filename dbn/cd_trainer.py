@@ -30,7 +30,7 @@ from dbn.graphs import EpochRunner
 from dbn.loop import check_callbacks, run_epochs
 from dbn.precision import matmul_precision
 from dbn.resume import EpochCheckpoint, check_fingerprint, check_writable, fingerprint
-from dbn.validation import check_positive, resolve_device
+from dbn.validation import check_flag, check_positive, check_seed, resolve_device
 
 __all__ = ["MAX_UPDATE_RATIO", "CDRun", "CDTrainer", "checkpoint_writer", "make_optimizer", "train_rbm"]
 
@@ -45,7 +45,10 @@ def make_optimizer(rbm: EnergyModel, config: CDConfig, lr: float) -> torch.optim
         {"params": [rbm.visible_bias, rbm.hidden_bias], "weight_decay": 0.0},
     ]
     if config.optimizer is not None:
-        return config.optimizer(groups)
+        optimizer = config.optimizer(groups)
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer must return a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        return optimizer
     return torch.optim.SGD(groups, lr=lr, momentum=config.momentum_schedule()(0), fused=True)
 
 
@@ -239,6 +242,10 @@ class CDRun:
     checkpoint: Callable[[Any], None] | None = None
     every: int = 1
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "seed", check_seed(self.seed))
+        check_flag(self.warm_start, "warm_start")
+
 
 def checkpoint_writer(
     rbm: Any, checkpoint: str | Path | Callable[[Any], None] | None, every: int
@@ -264,6 +271,7 @@ def train_rbm(
     device: torch.device | str | None,
 ) -> Any:
     """One run of CD training of the RBM ``rbm``: fresh (``run.state`` None) or resumed from a training state."""
+    check_flag(progress, "progress")
     config, state, callbacks = run.config, run.state, check_callbacks(callbacks)
     device = setup(resolve_device(device, rbm.device))
     rbm.to(device)

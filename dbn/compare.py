@@ -71,8 +71,9 @@ from dbn.diagnostics import layer_statistics
 from dbn.init import SCHEMES, get_activation, init_
 from dbn.loop import DivergenceError
 from dbn.stacked import StackedMLP, architecture, build_mlp
+from dbn.targets import class_indices
 from dbn.training import CHANCE_FRACTION, chance_loss, train_network
-from dbn.validation import as_float_tensor, check_positive, resolve_device
+from dbn.validation import as_float_tensor, check_positive, check_seed, resolve_device
 
 __all__ = [
     "BATCHNORM",
@@ -266,6 +267,10 @@ class CompareConfig:
             if getattr(self, name) is not None:
                 check_positive(getattr(self, name), name, integer=True)
         check_positive(self.momentum, "momentum", allow_zero=True)
+        if not self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        check_seed(self.data_seed, "data_seed", allow_none=False)
+        resolve_device(self.device, torch.device("cpu"))
         _check_fraction(self.test_fraction, "test_fraction")
         _check_fraction(self.validation_fraction, "validation_fraction")
 
@@ -393,6 +398,7 @@ def split_data(X: np.ndarray | Tensor, y: np.ndarray | Tensor, *, X_test: np.nda
         )
     if (X_test is None) != (y_test is None):
         raise ValueError("X_test and y_test must be given together")
+    y = class_indices(y, X.shape[0])
     seed = config.data_seed
     if X_test is None:
         X, X_test, y, y_test = train_test_split(X, y, test_size=config.test_fraction, stratify=y, random_state=seed)

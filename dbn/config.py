@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from dbn.precision import check_precision
-from dbn.validation import check_positive
+from dbn.validation import check_flag, check_positive
 
 __all__ = ["CDConfig", "TrainConfig", "constant_momentum", "hinton_momentum", "resolve_config", "restore_config"]
 
@@ -54,11 +54,6 @@ def constant_momentum(value: float) -> MomentumSchedule:
 
 def _constant(epoch: int, *, value: float) -> float:
     return value
-
-
-def _check_flag(value: Any, name: str) -> None:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
 def _check_fraction(value: Any, name: str, *, low_open: bool, high_open: bool) -> None:
@@ -86,14 +81,17 @@ def callable_to_json(value: Callable) -> str | dict:
 def callable_from_json(value: str | dict, name: str) -> Callable:
     """Import the callable :func:`callable_to_json` wrote; raise naming ``name`` when it cannot be."""
     if isinstance(value, dict):
-        return functools.partial(callable_from_json(value["partial"], name), *value.get("args", []), **value["keywords"])
+        function = callable_from_json(value["partial"], name)
+        return functools.partial(function, *value.get("args", []), **value["keywords"])
     module_name, _, qualname = value.partition(":")
     try:
         target: Any = importlib.import_module(module_name)
         for part in qualname.split("."):
             target = getattr(target, part)
     except (ImportError, AttributeError) as error:
-        raise ValueError(f"{name} was the callable {value!r}, which cannot be imported again: pass {name}= explicitly") from error
+        raise ValueError(
+            f"{name} was the callable {value!r}, which cannot be imported again: pass {name}= explicitly"
+        ) from error
     return target
 
 
@@ -240,16 +238,19 @@ class CDConfig(_ConfigMixin):
         if self.sparsity_target is not None:
             _check_fraction(self.sparsity_target, "sparsity_target", low_open=True, high_open=True)
         for name in ("persistent", "sample_visible"):
-            _check_flag(getattr(self, name), name)
+            check_flag(getattr(self, name), name)
             object.__setattr__(self, name, bool(getattr(self, name)))  # a NumPy bool becomes a JSON bool
         if not callable(self.momentum):
             check_positive(self.momentum, "momentum", allow_zero=True)
             _check_fraction(self.momentum, "momentum", low_open=False, high_open=True)
         if self.optimizer is not None and not callable(self.optimizer):
-            raise TypeError(f"optimizer must be None or a factory of a torch.optim.Optimizer, got {self.optimizer!r}")
+            raise TypeError(
+                f"optimizer must be None or a factory of a torch.optim.Optimizer called with the parameter groups "
+                f"(e.g. functools.partial(torch.optim.Adam, lr=1e-3)), got {self.optimizer!r}"
+            )
         check_precision(self.precision)
         if self.cuda_graph is not None:
-            _check_flag(self.cuda_graph, "cuda_graph")
+            check_flag(self.cuda_graph, "cuda_graph")
             object.__setattr__(self, "cuda_graph", bool(self.cuda_graph))
 
     def momentum_schedule(self) -> MomentumSchedule:
@@ -305,8 +306,6 @@ class TrainConfig(_ConfigMixin):
             check_positive(self.lr, "lr")
         if self.patience is not None:
             check_positive(self.patience, "patience", integer=True)
-        if isinstance(self.validation_fraction, bool) or not isinstance(self.validation_fraction, numbers.Real) \
-                or not 0 <= self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
+        _check_fraction(self.validation_fraction, "validation_fraction", low_open=False, high_open=True)
         if not callable(self.optimizer) and self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"optimizer must be 'sgd', 'adam' or a callable, got {self.optimizer!r}")

@@ -36,15 +36,16 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import numbers
 import os
 import struct
 import tempfile
 import urllib.request
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import sklearn.datasets
@@ -140,6 +141,8 @@ def load_digits(*, return_X_y: bool = True) -> Any:
     y : numpy.ndarray of shape (1797,), dtype int64
         Digit labels 0-9.
     """
+    if not isinstance(return_X_y, (bool, np.bool_)):
+        raise TypeError(f"return_X_y must be True or False, got {return_X_y!r}")
     bunch = sklearn.datasets.load_digits()
     X = (bunch.data / 16.0).astype(np.float32)
     y = bunch.target.astype(np.int64)
@@ -175,11 +178,21 @@ def read_idx(path: PathLike, *, ndim: int | None = None) -> np.ndarray:
 
     Raises
     ------
+    TypeError
+        If ``path`` is not a path or ``ndim`` not an int.
+    FileNotFoundError
+        If the file does not exist.
     ValueError
-        If the file is not valid gzip, the magic number is wrong, the number
+        If ``ndim`` is below 1, the file is not valid gzip, the magic number is wrong, the number
         of dimensions differs from ``ndim``, or the payload length differs
         from the product of the dimensions (e.g. a truncated file).
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike (an IDX file), got {type(path).__name__}")
+    if ndim is not None and (isinstance(ndim, bool) or not isinstance(ndim, numbers.Integral)):
+        raise TypeError(f"ndim must be None or a positive int, got {ndim!r}")
+    if ndim is not None and ndim < 1:
+        raise ValueError(f"ndim must be None or a positive int, got {ndim!r}")
     path = Path(path)
     return _parse_idx(_read_bytes(path), str(path), ndim)
 
@@ -347,7 +360,7 @@ def _locate(
     missing_by_dir = {}
     for directory in candidates:
         found = [_find_file(directory, stem) for stem in stems]
-        missing = [stem for stem, file in zip(stems, found) if file is None]
+        missing = [stem for stem, file in zip(stems, found, strict=True) if file is None]
         if not missing:
             return found
         missing_by_dir[directory] = missing
@@ -375,12 +388,39 @@ def _locate(
 # --------------------------------------------------------------------------- #
 def _check_options(split: str, binarize: str | None, dtype: np.dtype) -> None:
     """Validate the loader options before any file is touched."""
-    if split not in _SPLIT_FILES:
+    if not isinstance(split, str) or split not in _SPLIT_FILES:
         raise ValueError(f"split must be one of {sorted(_SPLIT_FILES)}, got {split!r}")
-    if binarize not in _BINARIZE_MODES:
+    if not (binarize is None or isinstance(binarize, str)) or binarize not in _BINARIZE_MODES:
         raise ValueError(f"binarize must be one of {list(_BINARIZE_MODES)}, got {binarize!r}")
     if dtype.kind != "f" and dtype != np.uint8:
         raise ValueError(f"dtype must be a floating type or uint8, got {dtype}")
+
+
+def _as_dtype(dtype: Any) -> np.dtype:
+    """``dtype`` as a NumPy dtype, or a ``TypeError`` naming the argument."""
+    try:
+        return np.dtype(dtype)
+    except TypeError as error:
+        raise TypeError(f"dtype must be a NumPy data type (numpy.float32, numpy.uint8, ...), not {dtype!r}") from error
+
+
+def _check_arguments(path: Any, download: Any, mirror: Any, random_state: Any, checksums: Any) -> None:
+    """Validate the types of the loader arguments that name files, sources and randomness."""
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike (a directory), got {type(path).__name__}")
+    if not isinstance(download, (bool, np.bool_)):
+        raise TypeError(f"download must be True or False, got {download!r}")
+    mirrors = [mirror] if isinstance(mirror, str) or mirror is None else mirror
+    if not isinstance(mirrors, Sequence) or not all(item is None or isinstance(item, str) for item in mirrors):
+        raise TypeError(f"mirror must be a base URL (str) or a sequence of them, got {mirror!r}")
+    if isinstance(random_state, (bool, np.bool_)) or not (
+        random_state is None or isinstance(random_state, (numbers.Integral, np.random.Generator))
+    ):
+        raise TypeError(f"random_state must be None, an int or a numpy.random.Generator, got {random_state!r}")
+    if isinstance(random_state, numbers.Integral) and random_state < 0:
+        raise ValueError(f"random_state must be >= 0, got {random_state!r}")
+    if checksums is not None and not isinstance(checksums, Mapping):
+        raise TypeError(f"checksums must be a mapping of file name to md5 digest, got {type(checksums).__name__}")
 
 
 def _transform(
@@ -415,7 +455,8 @@ def _load_idx_dataset(
     checksums: Mapping[str, str] | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Generic loader behind :func:`load_mnist` and :func:`load_fashion_mnist`."""
-    dtype = np.dtype(dtype)
+    _check_arguments(path, download, mirror, random_state, checksums)
+    dtype = _as_dtype(dtype)
     _check_options(split, binarize, dtype)
     table = dataset.checksums if checksums is None else checksums
     image_file, label_file = _locate(dataset, _SPLIT_FILES[split], path, download, mirror, table)
@@ -486,10 +527,14 @@ def load_mnist(
 
     Raises
     ------
+    TypeError
+        For an argument of the wrong type (``path``, ``download``, ``mirror``, ``dtype``,
+        ``random_state``, ``checksums``), before any file is touched.
     FileNotFoundError
         If the files are missing and ``download`` is False.
     ValueError
-        On a bad option, a checksum mismatch, or a malformed IDX file (bad
+        On a bad option (``split``, ``binarize``, ``dtype``, a negative
+        ``random_state``), a checksum mismatch, or a malformed IDX file (bad
         magic number, truncated payload, image and label counts differing).
     OSError
         If ``download=True`` and no mirror could serve a missing file.
@@ -573,9 +618,13 @@ def load(name: str, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
 
     Raises
     ------
+    TypeError
+        If ``name`` is not a string.
     ValueError
         If ``name`` is not a known data set.
     """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a data set name (a str), one of {', '.join(_LOADERS)}; got {name!r}")
     key = name.lower().replace("_", "-")
     if key not in _LOADERS:
         raise ValueError(f"unknown data set {name!r}; valid names: {', '.join(_LOADERS)}")

@@ -60,8 +60,10 @@ a registry too: a new scheme is one function decorated with :func:`register_sche
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -75,7 +77,7 @@ from dbn.activations import (
     infer_activation,
     register_activation,
 )
-from dbn.validation import as_float_tensor
+from dbn.validation import as_float_tensor, check_generator, check_positive
 
 __all__ = [
     "ACTIVATIONS",
@@ -105,13 +107,15 @@ class Scheme:
 
     ``context`` holds ``module``, ``X`` (a tensor on the module's device, or None),
     ``generator`` and ``activation`` (an :class:`Activation`). ``applies(activation)`` tells
-    whether the scheme is defined for networks of that activation.
+    whether the scheme is defined for networks of that activation; ``per_layer`` whether it fills
+    each layer on its own (rather than owning them all).
     """
 
     name: str
     apply: Callable[..., None]
     needs_data: bool = False
     applies: Callable[[Activation], bool] = lambda activation: True
+    per_layer: bool = True
 
 
 #: name -> :class:`Scheme`
@@ -138,7 +142,7 @@ def register_scheme(
                         nn.init.zeros_(layer.bias)
         else:
             apply = fn
-        SCHEMES[name] = Scheme(name, apply, needs_data, applies or Scheme.applies)
+        SCHEMES[name] = Scheme(name, apply, needs_data, applies or Scheme.applies, per_layer=per_layer)
         return fn
 
     return decorate
@@ -165,7 +169,9 @@ def _normal(weight: Tensor, generator: torch.Generator | None, activation: Activ
 
 
 @register_scheme("truncated_normal")
-def _truncated_normal(weight: Tensor, generator: torch.Generator | None, activation: Activation, std: float = 0.01) -> None:
+def _truncated_normal(
+    weight: Tensor, generator: torch.Generator | None, activation: Activation, std: float = 0.01
+) -> None:
     nn.init.trunc_normal_(weight, 0.0, std, -2.0 * std, 2.0 * std, generator=generator)
 
 
@@ -175,12 +181,16 @@ def _lecun_normal(weight: Tensor, generator: torch.Generator | None, activation:
 
 
 @register_scheme("xavier_uniform")
-def _xavier_uniform(weight: Tensor, generator: torch.Generator | None, activation: Activation, gain: float = 1.0) -> None:
+def _xavier_uniform(
+    weight: Tensor, generator: torch.Generator | None, activation: Activation, gain: float = 1.0
+) -> None:
     nn.init.xavier_uniform_(weight, gain, generator=generator)
 
 
 @register_scheme("xavier_normal")
-def _xavier_normal(weight: Tensor, generator: torch.Generator | None, activation: Activation, gain: float = 1.0) -> None:
+def _xavier_normal(
+    weight: Tensor, generator: torch.Generator | None, activation: Activation, gain: float = 1.0
+) -> None:
     nn.init.xavier_normal_(weight, gain, generator=generator)
 
 
@@ -234,20 +244,27 @@ def _lsuv(layers: list[nn.Linear], context: dict, tol: float = 0.1, max_iter: in
     ``max_iter`` rescalings. Each layer's output depends only on the layers below it, so every
     layer ends within ``tol`` of unit variance on that batch."""
     module, X, generator = context["module"], context["X"], context["generator"]
+    if X.shape[0] < 2:
+        raise ValueError(f"the 'lsuv' scheme measures variances over rows of X: pass 2 rows or more, not {X.shape[0]}")
     rows = torch.randperm(X.shape[0], generator=generator)[:batch_size] if X.shape[0] > batch_size else slice(None)
     batch = X[rows.to(X.device) if isinstance(rows, Tensor) else rows]
     for layer in layers:
         nn.init.orthogonal_(layer.weight, generator=generator)
         if layer.bias is not None:
             nn.init.zeros_(layer.bias)
-    for layer in layers:
+    for index, layer in enumerate(layers):
         captured: list[Tensor] = []
-        hook = layer.register_forward_hook(lambda _module, _inputs, output: captured.append(output))
+        hook = layer.register_forward_hook(lambda _module, _inputs, output, store=captured: store.append(output))
         try:
             for iteration in range(max_iter + 1):
                 captured.clear()
                 module(batch)
                 variance = float(captured[-1].var())
+                if not math.isfinite(variance):
+                    raise ValueError(
+                        f"the 'lsuv' scheme met outputs of variance {variance} in layer {index}: X holds values too "
+                        "large (or not finite) for the network's dtype; rescale X"
+                    )
                 if abs(variance - 1.0) < tol or variance == 0.0 or iteration == max_iter:
                     break
                 layer.weight.div_(math.sqrt(variance))
@@ -282,7 +299,9 @@ def sigmoid_to_tanh_(layers: list[nn.Linear]) -> None:
 
 
 @register_scheme("dbn", needs_data=True, per_layer=False, applies=lambda activation: activation.rbm_hidden is not None)
-def _dbn(layers: list[nn.Linear], context: dict, epochs: int = 10, output: str = "xavier_uniform", **rbm_options: Any) -> None:
+def _dbn(
+    layers: list[nn.Linear], context: dict, epochs: int = 10, output: str = "xavier_uniform", **rbm_options: Any
+) -> None:
     """Pretrain a DeepBeliefNet on ``X`` with the sizes of all layers but the last and copy its
     unrolled weights (standardisation folded in, :meth:`~dbn.stack.DeepBeliefNet.to_mlp`) and hidden
     biases; the last layer gets ``output`` (a per-layer scheme). ``rbm_options`` go to the
@@ -301,6 +320,7 @@ def _dbn(layers: list[nn.Linear], context: dict, epochs: int = 10, output: str =
     X, generator, activation = context["X"], context["generator"], context["activation"]
     if len(layers) < 2:
         raise ValueError("the 'dbn' scheme needs at least one hidden layer below the output layer")
+    _check_output_scheme(output)
     sizes = [layers[0].in_features] + [layer.out_features for layer in layers[:-1]]
     in_unit_interval = bool(((X >= 0) & (X <= 1)).all())
     net = DeepBeliefNet(sizes, visible="bernoulli" if in_unit_interval else "gaussian", hidden=activation.rbm_hidden,
@@ -308,7 +328,7 @@ def _dbn(layers: list[nn.Linear], context: dict, epochs: int = 10, output: str =
     seed = int(torch.randint(2**62, (1,), generator=generator))
     net.pretrain(X, epochs=epochs, progress=False, device=X.device, seed=seed)
     with torch.no_grad():
-        for layer, pretrained in zip(layers[:-1], linear_layers(net.to_mlp())):
+        for layer, pretrained in zip(layers[:-1], linear_layers(net.to_mlp()), strict=False):
             layer.weight.copy_(pretrained.weight)
             if layer.bias is not None:
                 layer.bias.copy_(pretrained.bias)
@@ -317,16 +337,58 @@ def _dbn(layers: list[nn.Linear], context: dict, epochs: int = 10, output: str =
         sigmoid_to_tanh_(layers)
 
 
+def _check_output_scheme(output: Any) -> None:
+    """Raise unless ``output`` names a scheme that can fill the output layer on its own (no data)."""
+    choices = [name for name, entry in SCHEMES.items() if not entry.needs_data]
+    if not isinstance(output, str) or output not in SCHEMES or SCHEMES[output].needs_data:
+        raise ValueError(f"output must name a scheme that needs no data, one of {', '.join(choices)}; got {output!r}")
+
+
 # --------------------------------------------------------------------------- entry point
+
+
+def _check_real(value: Any, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a finite number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+
+
+#: checks of the scheme options whose meaning is the same in every scheme that takes them
+_OPTION_CHECKS: dict[str, Callable[[Any, str], None]] = {
+    "value": _check_real,
+    "gain": _check_real,
+    "a": lambda value, name: check_positive(value, name),
+    "std": lambda value, name: check_positive(value, name),
+    "tol": lambda value, name: check_positive(value, name),
+    "max_iter": lambda value, name: check_positive(value, name, integer=True, allow_zero=True),
+    "batch_size": lambda value, name: check_positive(value, name, integer=True),
+    "epochs": lambda value, name: check_positive(value, name, integer=True),
+    "output": lambda value, name: _check_output_scheme(value),
+}
+
+
+def _check_arguments(module: Any, scheme: Any, generator: Any, options: dict[str, Any]) -> None:
+    """The argument checks of :func:`init_` that need no layer: types, the scheme's name, option values."""
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    if not isinstance(scheme, str):
+        raise TypeError(f"scheme must be the name of an initialisation scheme (a str), got {scheme!r}")
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown initialisation scheme {scheme!r}; known: {', '.join(SCHEMES)}")
+    check_generator(generator, "generator")
+    for name, value in options.items():
+        if name in _OPTION_CHECKS:
+            _OPTION_CHECKS[name](value, name)
 
 
 def _check_chain(layers: list[nn.Linear], pieces: int) -> None:
     """Each layer's outputs feed the next: ``pieces`` pre-activations per unit (maxout)."""
-    for below, above in zip(layers, layers[1:]):
+    for below, above in pairwise(layers):
         if below.out_features != pieces * above.in_features:
             raise ValueError(
-                f"the nn.Linear layers do not chain: one outputs {below.out_features} features, the next expects {above.in_features}"
-                + (f" units of {pieces} pieces each" if pieces > 1 else "")
+                f"the nn.Linear layers do not chain: one outputs {below.out_features} features, the next expects "
+                f"{above.in_features}" + (f" units of {pieces} pieces each" if pieces > 1 else "")
             )
 
 
@@ -376,8 +438,7 @@ def init_(
     TypeError
         For an option the scheme does not take.
     """
-    if scheme not in SCHEMES:
-        raise ValueError(f"unknown initialisation scheme {scheme!r}; known: {', '.join(SCHEMES)}")
+    _check_arguments(module, scheme, generator, options)
     entry = SCHEMES[scheme]
     layers = linear_layers(module)
     if not layers:
@@ -386,12 +447,15 @@ def init_(
     _check_chain(layers, activation.pieces)
     if not entry.applies(activation):
         raise ValueError(f"the {scheme!r} scheme does not apply to {activation.name!r} networks")
+    check_generator(generator, "generator", layers[0].weight.device)
     context = {"module": module, "X": None, "generator": generator, "activation": activation}
     if entry.needs_data:
         if X is None:
             raise ValueError(f"the {scheme!r} scheme is data-dependent: pass X (a batch of inputs)")
         weight = layers[0].weight
-        context["X"] = as_float_tensor(X, "X", dtype=weight.dtype, device=weight.device, n_features=layers[0].in_features)
+        context["X"] = as_float_tensor(
+            X, "X", dtype=weight.dtype, device=weight.device, n_features=layers[0].in_features
+        )
     try:
         entry.apply(layers, context, **options)
     except TypeError as error:

@@ -20,11 +20,13 @@ biases fitted to the data) to the RBM through the geometric path
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import torch
 from torch import Tensor
 
 from dbn.energy import EnergyModel
+from dbn.validation import check_generator, check_positive
 
 __all__ = ["MAX_ENUMERATED_UNITS", "exact_log_partition", "ais_log_partition", "ais_betas"]
 
@@ -53,10 +55,13 @@ def exact_log_partition(rbm: EnergyModel, *, chunk_size: int = 2**16) -> float:
 
     Raises
     ------
+    TypeError
+        If ``chunk_size`` is not an integer.
     ValueError
-        If the layer to enumerate has more than ``MAX_ENUMERATED_UNITS`` units, or the model has
-        unit types without an exact free energy.
+        If the layer to enumerate has more than ``MAX_ENUMERATED_UNITS`` units, the model has
+        unit types without an exact free energy, or ``chunk_size`` is not positive.
     """
+    check_positive(chunk_size, "chunk_size", integer=True)
     _check_likelihood_defined(rbm)
     W = rbm.weight.detach().double()
     b = rbm.visible_bias.detach().double()
@@ -89,6 +94,7 @@ def ais_betas(n_betas: int, *, dtype: torch.dtype = torch.float64) -> Tensor:
     Their 14,500 temperatures put 500 in [0, 0.5], 4,000 in [0.5, 0.9] and 10,000 in [0.9, 1]; the
     same proportions are kept for any ``n_betas`` (at least 10).
     """
+    check_positive(n_betas, "n_betas", integer=True)
     if n_betas < 10:
         raise ValueError(f"n_betas must be at least 10, got {n_betas}")
     first = max(1, round(n_betas * 500 / 14500))
@@ -101,6 +107,22 @@ def ais_betas(n_betas: int, *, dtype: torch.dtype = torch.float64) -> Tensor:
             torch.linspace(0.9, 1.0, third + 1, dtype=dtype),
         ]
     )
+
+
+def _checked_base_bias(base_bias: object, visible_bias: Tensor) -> Tensor:
+    """``base_bias`` as a finite tensor like ``visible_bias`` (its shape, dtype and device)."""
+    try:
+        bias = torch.as_tensor(base_bias)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise TypeError(f"base_bias must be a tensor of real numbers, got {type(base_bias).__name__}") from error
+    if bias.is_complex() or bias.dtype == torch.bool:
+        raise TypeError(f"base_bias must hold real numbers, got dtype {bias.dtype}")
+    if tuple(bias.shape) != tuple(visible_bias.shape):
+        raise ValueError(f"base_bias must have shape {tuple(visible_bias.shape)} (n_visible,), got {tuple(bias.shape)}")
+    bias = bias.to(visible_bias)
+    if not bool(torch.isfinite(bias).all()):
+        raise ValueError("base_bias contains NaN or infinity")
+    return bias
 
 
 @torch.no_grad()
@@ -134,12 +156,24 @@ def ais_log_partition(
         :math:`\\log Z_A + \\log \\frac1M \\sum_m w_m`.
     std_error : float
         Standard error of ``log_z`` by the delta method,
-        :math:`\\mathrm{sd}(w) / (\\sqrt{M}\\,\\bar w)`.
+        :math:`\\mathrm{sd}(w) / (\\sqrt{M}\\,\\bar w)`; infinite for a single chain.
+
+    Raises
+    ------
+    TypeError
+        For an ``n_chains`` or ``n_betas`` that is not an integer, a ``base_bias`` that is not an
+        array of real numbers, or a ``generator`` that is not a ``torch.Generator``.
+    ValueError
+        For ``n_chains < 1``, ``n_betas < 10``, a ``base_bias`` that is not finite or not of shape
+        ``(n_visible,)``, a generator on another device, or unit types without an exact free energy.
     """
+    check_positive(n_chains, "n_chains", integer=True)
+    check_positive(n_betas, "n_betas", integer=True)
+    check_generator(generator, "generator", rbm.weight.device)
     _check_likelihood_defined(rbm)
     W, c = rbm.weight.detach(), rbm.hidden_bias.detach()
     b = rbm.visible_bias.detach()
-    b_base = rbm.base_rate_bias() if base_bias is None else base_bias.to(b)
+    b_base = rbm.base_rate_bias() if base_bias is None else _checked_base_bias(base_bias, b)
     betas = ais_betas(n_betas).tolist()
 
     log_z_base = float(rbm.visible.log_partition(b_base).sum()) + rbm.n_hidden * float(
@@ -147,7 +181,7 @@ def ais_log_partition(
     )
     v = rbm.visible.sample(b_base.expand(n_chains, -1).contiguous(), generator)
     log_w = torch.zeros(n_chains, dtype=torch.float64, device=v.device)
-    for previous, beta in zip(betas[:-1], betas[1:]):
+    for previous, beta in pairwise(betas):
         x = torch.addmm(c, v, W.T)
         # log p*_beta(v) - log p*_previous(v): the bias terms and the hidden terms, unit by unit
         step = (beta - previous) * (v @ (b - b_base))

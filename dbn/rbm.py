@@ -37,7 +37,7 @@ from dbn.loop import Callback
 from dbn.resume import pack_state, unpack_state
 from dbn.serialization import load_checkpoint, resolve_map_location, save_checkpoint
 from dbn.units import ReLUUnits, Units, get_units, units_from_json, units_to_json
-from dbn.validation import as_float_tensor, check_positive
+from dbn.validation import as_float_tensor, check_dtype, check_positive
 
 __all__ = ["RBM", "hinton_momentum"]
 
@@ -97,7 +97,7 @@ class RBM(nn.Module):
                 "ReLU visible units are not supported"
             )
         self.n_visible, self.n_hidden = n_visible, n_hidden
-        self.dtype = dtype
+        self.dtype = dtype = check_dtype(dtype)
         self.weight = nn.Parameter(torch.zeros(n_hidden, n_visible, dtype=dtype))
         self.visible_bias = nn.Parameter(torch.zeros(n_visible, dtype=dtype))
         self.hidden_bias = nn.Parameter(torch.zeros(n_hidden, dtype=dtype))
@@ -293,6 +293,7 @@ class RBM(nn.Module):
     @torch.no_grad()
     def transform(self, X: Tensor | np.ndarray, *, batch_size: int = 4096) -> Tensor | np.ndarray:
         """Hidden-unit means for every row of ``X``, in chunks; NumPy in gives NumPy out."""
+        check_positive(batch_size, "batch_size", integer=True)
         V = self.check_visible(X, "X")
         out = torch.cat([self.hidden.mean(self.hidden_input(self.standardize(chunk))) for chunk in V.split(batch_size)])
         return out.cpu().numpy() if not isinstance(X, Tensor) else out

@@ -34,7 +34,15 @@ from dbn.resume import check_writable, pack_state, unpack_state
 from dbn.serialization import load_checkpoint, resolve_map_location, save_checkpoint
 from dbn.supervised import CHUNK, FineTuning, numpy_like
 from dbn.unroll import unrolled_autoencoder, unrolled_mlp
-from dbn.validation import as_float_tensor, check_positive, is_array_like, resolve_device
+from dbn.validation import (
+    as_float_tensor,
+    check_dtype,
+    check_flag,
+    check_positive,
+    check_seed,
+    is_array_like,
+    resolve_device,
+)
 
 __all__ = [
     "DeepBeliefNet",
@@ -63,6 +71,8 @@ def layer_configs(
     """
     if config is None or isinstance(config, CDConfig):
         configs: list[CDConfig | None] = [config or CDConfig()] * n_rbms
+    elif isinstance(config, (str, bytes)) or not isinstance(config, Sequence):
+        raise TypeError(f"config must be a CDConfig or a list of {n_rbms} (one per RBM), got {type(config).__name__}")
     else:
         configs = list(config)
         if len(configs) != n_rbms or not all(item is None or isinstance(item, CDConfig) for item in configs):
@@ -216,6 +226,7 @@ class DeepBeliefNet(FineTuning, nn.Module):
         for index, size in enumerate(layers):
             check_positive(size, f"layers[{index}]", integer=True)
         n_rbms = len(layers) - 1
+        dtype = check_dtype(dtype)
         hidden_types = [hidden] * n_rbms if isinstance(hidden, str) else list(hidden)
         if len(hidden_types) != n_rbms:
             raise ValueError(f"hidden lists {len(hidden_types)} unit types but layers defines {n_rbms} RBMs")
@@ -339,6 +350,8 @@ class DeepBeliefNet(FineTuning, nn.Module):
         Under ``torchrun`` each RBM trains data-parallel (see :meth:`RBM.fit`) with rank 0's
         ``seed``; every rank holds ``X`` and propagates all of it to the next layer itself.
         """
+        seed = check_seed(seed)
+        check_flag(resume, "resume")
         n_rbms = len(self.rbms)
         overrides = {**rbm_options, **({} if epochs is None else {"epochs": epochs})}
         configs = layer_configs(self.layer_configs if config is None else config, overrides, n_rbms)
@@ -411,6 +424,7 @@ class DeepBeliefNet(FineTuning, nn.Module):
         self.check_pretrained("sample")
         check_positive(n, "n", integer=True)
         check_positive(gibbs_steps, "gibbs_steps", integer=True)
+        seed = check_seed(seed)
         if seed is None:
             seed = int(torch.randint(2**62, (1,)).item())
         generator = torch.Generator(device=self.device).manual_seed(seed)

@@ -33,7 +33,7 @@ from dbn.resume import check_writable, pack_state, unpack_state
 from dbn.targets import encode_labels, regression_targets
 from dbn.training import train_network
 from dbn.unroll import unrolled_autoencoder, unrolled_mlp
-from dbn.validation import check_positive, resolve_device
+from dbn.validation import check_positive, check_seed, resolve_device
 
 __all__ = ["FINETUNE_DEFAULTS", "TASKS", "FineTuning", "numpy_like"]
 
@@ -116,6 +116,7 @@ class FineTuning:
             task, config, seed = self.task_, self.finetune_config_, state["seed"]
             checkpoint = state["path"] if checkpoint is None else checkpoint
             checkpoint_every = state["every"]
+        seed = check_seed(seed)
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
         if state is None:

@@ -39,7 +39,7 @@ from dbn.config import TrainConfig, resolve_config
 from dbn.loop import Callback, check_callbacks, run_epochs
 from dbn.resume import EpochCheckpoint, check_fingerprint, fingerprint
 from dbn.targets import as_target_tensor, split_rows
-from dbn.validation import as_float_tensor, resolve_device
+from dbn.validation import as_float_tensor, check_flag, check_seed, resolve_device
 
 __all__ = [
     "CHANCE_FRACTION",
@@ -418,6 +418,15 @@ def train_network(
     validation rows, the losses are pooled over ranks (so early stopping stops every rank at the
     same epoch), and only rank 0 shows the progress bar. Every rank must pass the same data.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if next(model.parameters(), None) is None:
+        raise ValueError("model has no parameters to train")
+    if not (isinstance(loss, str) or callable(loss)):
+        raise TypeError(f"loss must be one of {sorted(LOSSES)} or a callable, got {loss!r}")
+    if classify is not None:
+        check_flag(classify, "classify")
+    seed = check_seed(seed)
     config = resolve_config(config, TrainConfig(), overrides)
     if isinstance(loss, str) and loss not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)} or a callable, got {loss!r}")

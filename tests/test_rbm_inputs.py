@@ -19,9 +19,14 @@ def good_data(n=20):
     return np.random.default_rng(0).random((n, 64)).astype(np.float32)
 
 
+def with_value(value):
+    """Good data with ``value`` in column 3."""
+    return np.where(np.arange(64) == 3, value, good_data()).astype(np.float32)
+
+
 BAD_DATA = [
-    ("nan", lambda: np.where(np.arange(64) == 3, np.nan, good_data()).astype(np.float32), ValueError, "NaN or infinity"),
-    ("inf", lambda: np.where(np.arange(64) == 3, np.inf, good_data()).astype(np.float32), ValueError, "NaN or infinity"),
+    ("nan", lambda: with_value(np.nan), ValueError, "NaN or infinity"),
+    ("inf", lambda: with_value(np.inf), ValueError, "NaN or infinity"),
     ("width", lambda: good_data()[:, :60], ValueError, "has 60 features, but the model expects 64"),
     ("empty", lambda: np.zeros((0, 64), dtype=np.float32), ValueError, "empty"),
     ("strings", lambda: np.full((3, 64), "a"), TypeError, "real numbers"),
