@@ -54,7 +54,9 @@ class RBM(nn.Module):
     n_visible, n_hidden : int
         Layer sizes.
     visible : {"bernoulli", "gaussian"} or Units
-        Visible unit type (any :class:`dbn.units.Units` instance but ReLU units). Gaussian data is
+        Visible unit type (any :class:`dbn.units.Units` instance but ReLU units). Bernoulli units
+        train on data in [0, 1] (``fit`` refuses other values) and clip any finite input of the
+        inference methods to [0, 1] (a scaler fitted on other rows may leave it). Gaussian data is
         standardised with the mean and standard deviation measured by ``fit`` (buffers
         ``data_mean``, ``data_std``), and every later call applies the same transformation, so
         predictions never depend on the batch.
@@ -226,15 +228,10 @@ class RBM(nn.Module):
         return self.weight.device
 
     def check_visible(self, v: Any, name: str = "v") -> Tensor:
-        """``v`` as a checked tensor of visible states (width, dtype, device, range)."""
-        return as_float_tensor(
-            v,
-            name,
-            dtype=self.weight.dtype,
-            device=self.device,
-            n_features=self.n_visible,
-            unit_interval=self.visible.unit_interval,
-        )
+        """``v`` as a checked tensor of visible states (width, dtype, device, finite values); for
+        Bernoulli visible units, values outside [0, 1] are clipped to it."""
+        return as_float_tensor(v, name, dtype=self.weight.dtype, device=self.device, n_features=self.n_visible,
+                               unit_interval=self.visible.unit_interval, clip=True)
 
     def _check_hidden(self, h: Any, name: str = "h") -> Tensor:
         return as_float_tensor(h, name, dtype=self.weight.dtype, device=self.device, n_features=self.n_hidden)

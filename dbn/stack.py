@@ -256,17 +256,12 @@ class DeepBeliefNet(FineTuning, nn.Module):
 
     # ------------------------------------------------------------------ checks
 
-    def check_input(self, X: Any, name: str = "X") -> Tensor:
-        """``X`` as a checked tensor of the data layer's width, dtype and device."""
-        first = self.rbms[0]
-        return as_float_tensor(
-            X,
-            name,
-            dtype=self.dtype,
-            device=self.device,
-            n_features=self.layers[0],
-            unit_interval=first.visible.unit_interval,
-        )
+    def check_input(self, X: Any, name: str = "X", *, clip: bool = False) -> Tensor:
+        """``X`` as a checked tensor of the data layer's width, dtype and device. Training data of
+        Bernoulli visible units must lie in [0, 1]; with ``clip`` (inference, validation rows) finite
+        values outside it are clipped to it."""
+        return as_float_tensor(X, name, dtype=self.dtype, device=self.device, n_features=self.layers[0],
+                               unit_interval=self.rbms[0].visible.unit_interval, clip=clip)
 
     def check_pretrained(self, action: str) -> None:
         """Raise unless every RBM has been pretrained."""
@@ -378,7 +373,7 @@ class DeepBeliefNet(FineTuning, nn.Module):
         self.to(device)
         streaming = not is_array_like(X)
         H = X if streaming else self.check_input(X, "X")
-        H_val = None if X_val is None else self.check_input(X_val, "X_val")
+        H_val = None if X_val is None else self.check_input(X_val, "X_val", clip=True)
         if seed is None and first > 0:
             seed = self.pretrain_seed_
         seed = broadcast_seed(seed, device)
@@ -401,7 +396,7 @@ class DeepBeliefNet(FineTuning, nn.Module):
     def transform(self, X: Tensor | np.ndarray) -> Tensor | np.ndarray:
         """Top-layer features: the mean-field upward pass :math:`h_L` (NumPy in, NumPy out)."""
         self.check_pretrained("transform")
-        H = self.check_input(X, "X")
+        H = self.check_input(X, "X", clip=True)
         for rbm in self.rbms:
             H = propagate_up(rbm, H)
         return numpy_like(H, X)

@@ -126,7 +126,7 @@ class FineTuning:
         device = setup(resolve_device(device, self.device))
         self.to(device)
         X = self.check_input(X, "X")
-        X_val = None if X_val is None else self.check_input(X_val, "X_val")
+        X_val = None if X_val is None else self.check_input(X_val, "X_val", clip=True)
         seed = broadcast_seed(seed, device)
         generator = torch.Generator(device=device).manual_seed(seed)
         model, loss, y, y_val, classes = self._network_for(task, X, y, X_val, y_val, generator)
@@ -207,7 +207,7 @@ class FineTuning:
 
     @torch.no_grad()
     def _forward(self, X: Any) -> Tensor:
-        V = self.check_input(X, "X")
+        V = self.check_input(X, "X", clip=True)
         self.mlp_.eval()
         return torch.cat([self.mlp_(chunk) for chunk in V.split(CHUNK)])
 
@@ -232,7 +232,7 @@ class FineTuning:
         (greater is better in every case, as scikit-learn's scorers)."""
         self.check_finetuned("score")
         if self.task_ == "autoencode":
-            V = self.check_input(X, "X")
+            V = self.check_input(X, "X", clip=True)
             return -float((self.reconstruct(V) - V).square().sum(1).mean())
         truth = y.cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
         predicted = self.predict(X)
@@ -247,7 +247,7 @@ class FineTuning:
             output = self._forward(X)
             return numpy_like(torch.sigmoid(output) if self.rbms[0].visible.unit_interval else output, X)
         self.check_pretrained("reconstruct")
-        H = self.transform(self.check_input(X, "X"))
+        H = self.transform(self.check_input(X, "X", clip=True))
         for rbm in reversed(self.rbms):
             H = torch.cat([rbm.visible_probs(chunk) for chunk in H.split(CHUNK)])
         return numpy_like(H, X)

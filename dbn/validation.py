@@ -265,8 +265,12 @@ def as_float_tensor(
     device: torch.device | str | None = None,
     n_features: int | None = None,
     unit_interval: bool = False,
+    clip: bool = False,
 ) -> Tensor:
     """Validate an in-memory 2-D array and return it as a floating tensor.
+
+    With ``unit_interval`` the values must lie in [0, 1]; with ``clip`` as well, finite values
+    outside it are clipped to it instead (inference: data scaled with statistics of other rows).
 
     NumPy input is converted by :func:`sklearn.utils.check_array`; then arrays and tensors alike are
     checked with torch reductions where they live (no round trip through the host for GPU tensors),
@@ -291,5 +295,5 @@ def as_float_tensor(
         if not source.flags.writeable:  # torch cannot wrap read-only memory (e.g. a memory map)
             source = source.copy()
         tensor = torch.as_tensor(source).to(device=device, dtype=dtype)
-    check_batch(tensor, name, n_features=n_features, unit_interval=unit_interval, source=source)
-    return tensor
+    check_batch(tensor, name, n_features=n_features, unit_interval=unit_interval and not clip, source=source)
+    return tensor.clamp(0.0, 1.0) if unit_interval and clip else tensor

@@ -48,11 +48,23 @@ def test_fit_refuses_bad_data_and_keeps_the_trained_model(trained, case, make, e
     assert trained.history_ == history
 
 
-@pytest.mark.parametrize(("case", "make", "error", "message"), BAD_DATA, ids=[case[0] for case in BAD_DATA])
+#: what inference refuses: all but the values outside [0, 1], which it clips
+BAD_INFERENCE_DATA = [case for case in BAD_DATA if case[0] not in ("above one", "negative tensor")]
+
+
+@pytest.mark.parametrize(("case", "make", "error", "message"), BAD_INFERENCE_DATA, ids=[c[0] for c in BAD_INFERENCE_DATA])
 def test_inference_refuses_bad_data(trained, case, make, error, message):
     for method in (trained.transform, trained.free_energy, trained.hidden_probs, trained.reconstruct):
         with pytest.raises(error, match=message):
             method(make())
+
+
+@pytest.mark.parametrize("shift", [lambda X: X * 2, lambda X: X - 0.5], ids=["above one", "negative"])
+def test_inference_clips_values_outside_the_unit_interval(trained, shift):
+    X = good_data()
+    for method in (trained.transform, trained.free_energy, trained.hidden_probs, trained.reconstruct):
+        shifted, clipped = method(shift(X)), method(np.clip(shift(X), 0, 1))
+        assert torch.equal(torch.as_tensor(shifted).detach(), torch.as_tensor(clipped).detach())
 
 
 def test_error_names_the_argument(trained, digits):

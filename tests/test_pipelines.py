@@ -1,0 +1,52 @@
+"""The estimators as scikit-learn users use them: a scaler fitted on the training folds only (so the
+test folds hold values outside [0, 1]), cross-validation and a grid search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler
+
+from dbn.datasets import load_digits
+from dbn.sklearn import DBNClassifier, RBMTransformer
+
+FOLDS = StratifiedKFold(3, shuffle=True, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits()
+    return X[:600] * 16, y[:600]  # the original 0-16 grey levels: the scaler has work to do
+
+
+def test_a_scaler_fitted_on_other_rows_leaves_test_values_outside_the_unit_interval(digits):
+    X, y = digits
+    train, test = next(FOLDS.split(X, y))
+    scaled = MinMaxScaler().fit(X[train]).transform(X[test])
+    assert scaled.min() < 0 or scaled.max() > 1  # what the estimators must accept at inference
+
+
+def test_cross_validation_of_a_scaled_dbn_classifier(digits):
+    X, y = digits
+    model = make_pipeline(MinMaxScaler(), DBNClassifier((32,), pretrain_epochs=2, finetune_epochs=20, random_state=0))
+    scores = cross_val_score(model, X, y, cv=FOLDS, error_score="raise")
+    assert np.all(np.isfinite(scores)) and scores.mean() > 0.8
+
+
+def test_cross_validation_of_rbm_features(digits):
+    X, y = digits
+    model = make_pipeline(MinMaxScaler(), RBMTransformer(32, n_iter=3, random_state=0), LogisticRegression(max_iter=500))
+    scores = cross_val_score(model, X, y, cv=FOLDS, error_score="raise")
+    assert np.all(np.isfinite(scores)) and scores.mean() > 0.7
+
+
+def test_grid_search_over_a_pipeline(digits):
+    X, y = digits
+    model = make_pipeline(MinMaxScaler(), DBNClassifier((16,), pretrain_epochs=1, finetune_epochs=10, random_state=0))
+    search = GridSearchCV(model, {"dbnclassifier__finetune_learning_rate": [0.1, 0.5]}, cv=FOLDS, error_score="raise")
+    search.fit(X, y)
+    assert search.best_params_["dbnclassifier__finetune_learning_rate"] in (0.1, 0.5)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
