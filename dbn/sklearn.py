@@ -25,11 +25,12 @@ with the same device, or move it first (``est.rbm_.cpu()``, ``est.dbn_.cpu()``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from numbers import Integral, Real
 from typing import Any, TypeVar
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import (
     BaseEstimator,
@@ -45,19 +46,24 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
 from torch import Tensor
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
 
 from dbn.config import CDConfig, TrainConfig
 from dbn.monitors import exact_pseudo_likelihood
 from dbn.rbm import RBM
 from dbn.stack import DeepBeliefNet
 from dbn.supervised import FINETUNE_DEFAULTS
-from dbn.targets import class_labels
-from dbn.validation import as_float_tensor, resolve_device
+from dbn.targets import check_split, class_labels, numeric_targets
+from dbn.validation import check_layer_sizes, resolve_device
 
 __all__ = ["RBMTransformer", "DBNClassifier", "DBNRegressor"]
 
 #: what ``validate_data`` passes to the models: C-ordered float64 or float32 (kept) arrays
 _ARRAY_OPTIONS = {"dtype": (np.float64, np.float32), "order": "C"}
+#: what :class:`RBMTransformer` accepts besides: CSR and CSC matrices (other sparse formats become CSR)
+_TRANSFORMER_OPTIONS = {**_ARRAY_OPTIONS, "accept_sparse": ["csr", "csc"]}
+#: rows of a sparse matrix that ``transform``, ``score_samples`` and ``gibbs`` densify at a time
+SPARSE_CHUNK_ROWS = 4096
 
 # ------------------------------------------------------------------ hyper-parameters -> configurations
 # Each table maps an estimator's hyper-parameter (scikit-learn's name) to the field of the
@@ -130,13 +136,9 @@ def _seed(random_state: np.random.RandomState) -> int:
 
 
 def _device(device: str | torch.device) -> torch.device:
-    """The torch device named by an estimator's ``device`` parameter ("auto": CUDA when available)."""
-    try:
-        return resolve_device(device, torch.device("cpu"))
-    except RuntimeError as error:
-        raise ValueError(
-            f"device must name a torch device (e.g. 'cpu', 'cuda', 'cuda:1') or be 'auto', got {device!r}"
-        ) from error
+    """The torch device named by an estimator's ``device`` parameter ("auto": CUDA when available);
+    an unknown or absent device raises a ``ValueError`` naming ``device``."""
+    return resolve_device(device, torch.device("cpu"))
 
 
 def _torch_dtype(X: np.ndarray) -> torch.dtype:
@@ -152,21 +154,87 @@ def _bernoulli_visible(estimator: BaseEstimator) -> bool:
     return estimator.visible == "bernoulli"
 
 
-def _check_training_data(estimator: BaseEstimator, X: np.ndarray) -> None:
+def _check_training_data(estimator: BaseEstimator, X: np.ndarray | sp.sparray | sp.spmatrix) -> None:
     """Reject negative data for Bernoulli visible units with scikit-learn's message for
-    ``positive_only`` estimators; the RBM then rejects values above 1."""
-    if _bernoulli_visible(estimator):
-        check_non_negative(X, f"{type(estimator).__name__} with visible='bernoulli'")
+    ``positive_only`` estimators; the RBM then rejects values above 1 of an array, and this
+    function those of a sparse matrix (from its stored values, before any batch is densified)."""
+    if not _bernoulli_visible(estimator):
+        return
+    check_non_negative(X, f"{type(estimator).__name__} with visible='bernoulli'")
+    if sp.issparse(X) and X.nnz and X.data.max() > 1:
+        raise ValueError(
+            f"X must lie in [0, 1] for Bernoulli visible units, got values up to {float(X.data.max()):.4g}; "
+            "scale the data or use visible='gaussian'"
+        )
+
+
+# ------------------------------------------------------------------ sparse data
+# RBMTransformer takes CSR and CSC matrices, as BernoulliRBM does, and densifies them a block of
+# rows at a time: training reads them through a DataLoader over SparseRows, one minibatch at a
+# time; the other methods go through _apply_by_rows.
+
+
+class SparseRows(Dataset):
+    """The rows of a sparse matrix as a map-style dataset, densified on demand.
+
+    Indexing with a list of row numbers (a minibatch from a ``BatchSampler``) returns those rows
+    as one dense tensor; the matrix itself is never densified whole.
+
+    Parameters
+    ----------
+    matrix : scipy.sparse matrix or array of shape (n_samples, n_features)
+        Converted to CSR once (row slicing is cheap in CSR).
+    """
+
+    def __init__(self, matrix: sp.sparray | sp.spmatrix) -> None:
+        self.matrix = matrix.tocsr()
+
+    def __len__(self) -> int:
+        return self.matrix.shape[0]
+
+    def __getitem__(self, rows: list[int]) -> Tensor:
+        return torch.from_numpy(self.matrix[rows].toarray())
+
+
+def sparse_batches(X: sp.sparray | sp.spmatrix, batch_size: int, seed: int) -> DataLoader:
+    """Minibatches of ``batch_size`` rows of ``X``, in a new random order on every pass.
+
+    The order comes from a torch generator seeded with ``seed``, so that a seeded estimator
+    trains reproducibly; each batch is densified when the loader yields it.
+    """
+    rows = SparseRows(X)
+    order = RandomSampler(rows, generator=torch.Generator().manual_seed(seed))
+    return DataLoader(rows, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None)
+
+
+def _apply_by_rows(function: Callable[[np.ndarray], Tensor | np.ndarray], X: Any) -> np.ndarray:
+    """``function(X)`` as a NumPy array; for a sparse ``X``, ``function`` of each block of
+    :data:`SPARSE_CHUNK_ROWS` rows, densified, the results stacked in row order."""
+    if not sp.issparse(X):
+        return _to_numpy(function(X))
+    X, step = X.tocsr(), SPARSE_CHUNK_ROWS
+    blocks = (X[start : start + step].toarray() for start in range(0, X.shape[0], step))
+    return np.concatenate([_to_numpy(function(block)) for block in blocks])
+
+
+def _read_only(tensor: Tensor) -> np.ndarray:
+    """``tensor`` as a NumPy array that refuses writes: a view of a CPU tensor, a copy of a GPU one."""
+    array = tensor.detach().cpu().numpy()
+    array.flags.writeable = False
+    return array
 
 
 class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Restricted Boltzmann machine features: the hidden units' means given the data.
 
-    A drop-in replacement for :class:`sklearn.neural_network.BernoulliRBM` (the same
-    ``n_components``, ``learning_rate``, ``batch_size``, ``n_iter``, ``random_state``, ``verbose``,
-    the pseudo-likelihood on the same scale in ``score_samples``), trained by :meth:`dbn.rbm.RBM.fit`: CD-k or
-    persistent CD with momentum and weight decay, Bernoulli or Gaussian visible units, on the CPU
-    or a GPU.
+    A drop-in replacement for :class:`sklearn.neural_network.BernoulliRBM`: the same
+    hyper-parameters (``n_components``, ``learning_rate``, ``batch_size``, ``n_iter``,
+    ``random_state``, ``verbose``), the same fitted attributes (``components_``,
+    ``intercept_hidden_``, ``intercept_visible_``, ``h_samples_``) and the same methods
+    (``fit``, ``partial_fit``, ``transform``, ``gibbs``, ``score_samples``), for dense arrays and
+    CSR or CSC matrices. Training is :meth:`dbn.rbm.RBM.fit`'s: CD-k or persistent CD with
+    momentum and weight decay, Bernoulli or Gaussian visible units, on the CPU or a GPU;
+    ``persistent=True, momentum=0.0`` is ``BernoulliRBM``'s rule (PCD-1, plain SGD).
 
     Parameters
     ----------
@@ -205,17 +273,31 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     device : str or torch.device, default="auto"
         Where to train and compute: ``"auto"`` means CUDA when available, else the CPU.
     random_state : int, RandomState instance or None, default=None
-        Seeds the torch generator of each ``fit`` or ``partial_fit`` call (initial weights,
-        minibatch order, Gibbs sampling); an int gives reproducible models on a given device.
+        Seeds the torch generators of each ``fit`` or ``partial_fit`` call (initial weights,
+        minibatch order, Gibbs sampling) and of each ``gibbs`` call; an int gives reproducible
+        models and samples on a given device.
     verbose : bool or int, default=False
         Show a progress bar with the per-epoch monitors (see :mod:`dbn.monitors`).
 
     Attributes
     ----------
+    components_ : ndarray of shape (n_components, n_features)
+        The weights, ``rbm_.weight``: for Bernoulli hidden units ``transform(X)`` is
+        ``expit(X @ components_.T + intercept_hidden_)``, as in ``BernoulliRBM``.
+    intercept_hidden_ : ndarray of shape (n_components,)
+        The hidden biases, ``rbm_.hidden_bias``.
+    intercept_visible_ : ndarray of shape (n_features,)
+        The visible biases, ``rbm_.visible_bias``.
+    h_samples_ : ndarray of shape (batch_size, n_components)
+        After persistent CD: the hidden states of the persistent chains, a draw from
+        :math:`p(h \\mid v)` at their visible states ``rbm_.persistent_chains_``, from which the
+        next update continues them (``BernoulliRBM`` keeps its chains as these hidden states, the
+        RBM as the visible ones); the draw is seeded at the end of training, so every read gives
+        the same array until training moves the chains. After CD, which keeps no chains between
+        updates: zeros, ``BernoulliRBM``'s state before its first update.
     rbm_ : dbn.rbm.RBM
-        The trained RBM (a ``torch.nn.Module`` on ``device``): ``rbm_.weight`` is scikit-learn's
-        ``components_``, ``rbm_.hidden_bias`` and ``rbm_.visible_bias`` its ``intercept_hidden_``
-        and ``intercept_visible_``; ``rbm_.history_`` holds one record of monitors per epoch.
+        The trained RBM (a ``torch.nn.Module`` on ``device``); ``rbm_.history_`` holds one record
+        of monitors per epoch.
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -225,6 +307,22 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     --------
     sklearn.neural_network.BernoulliRBM : scikit-learn's RBM (PCD-1, plain SGD, NumPy).
     DBNClassifier : a stack of RBMs fine-tuned for classification.
+
+    Notes
+    -----
+    The four array attributes are read-only properties computed from ``rbm_`` on every access,
+    in the dtype of the training data: views of its parameters on the CPU (writes are refused),
+    copies from a GPU. To change the model, change ``rbm_``. For Gaussian visible units the
+    weights and visible biases act on the standardised data (``rbm_.standardize``).
+
+    Where the two estimators differ with the same settings: the visible biases start at the
+    log-odds of the training data's mean (``BernoulliRBM``: 0), the minibatches are drawn in a
+    new random order every epoch (``BernoulliRBM``: the same consecutive slices), persistent
+    chains start from that base-rate model (``BernoulliRBM``: hidden states 0),
+    ``score_samples`` is exact rather than a one-unit estimate, and ``partial_fit`` splits its
+    chunk into minibatches of ``batch_size`` rows (``BernoulliRBM``: one update on the chunk).
+    Sparse data is densified one minibatch (training) or :data:`SPARSE_CHUNK_ROWS` rows (the
+    other methods) at a time.
 
     Examples
     --------
@@ -236,6 +334,8 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     >>> model = make_pipeline(RBMTransformer(100, n_iter=5, random_state=0), LogisticRegression(max_iter=1000))
     >>> model.fit(X, y).score(X, y) > 0.9
     True
+    >>> model[0].components_.shape
+    (100, 64)
     """
 
     _parameter_constraints: dict = {
@@ -288,6 +388,7 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = self.visible == "bernoulli"
+        tags.input_tags.sparse = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
@@ -296,18 +397,60 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """Number of output features, for ``get_feature_names_out``."""
         return self.rbm_.n_hidden
 
+    # ------------------------------------------------------------------ BernoulliRBM's fitted attributes
+
+    @property
+    def components_(self) -> np.ndarray:
+        """The weights ``rbm_.weight``, shape (n_components, n_features), read-only."""
+        check_is_fitted(self)
+        return _read_only(self.rbm_.weight)
+
+    @property
+    def intercept_hidden_(self) -> np.ndarray:
+        """The hidden biases ``rbm_.hidden_bias``, shape (n_components,), read-only."""
+        check_is_fitted(self)
+        return _read_only(self.rbm_.hidden_bias)
+
+    @property
+    def intercept_visible_(self) -> np.ndarray:
+        """The visible biases ``rbm_.visible_bias``, shape (n_features,), read-only."""
+        check_is_fitted(self)
+        return _read_only(self.rbm_.visible_bias)
+
+    @property
+    def h_samples_(self) -> np.ndarray:
+        """Hidden states of the persistent chains (zeros after CD), shape (batch_size, n_components), read-only."""
+        check_is_fitted(self)
+        rbm = self.rbm_
+        chains = getattr(rbm, "persistent_chains_", None)
+        if chains is None or not rbm.fit_config_.persistent:
+            return _read_only(torch.zeros(rbm.fit_config_.batch_size, rbm.n_hidden, dtype=rbm.dtype))
+        generator = torch.Generator(device=rbm.device).manual_seed(self._chain_seed)
+        with torch.no_grad():  # the chains are in model units: no standardisation
+            return _read_only(rbm.hidden.sample(rbm.hidden_input(chains), generator))
+
+    # ------------------------------------------------------------------ training
+
     def _cd_config(self) -> CDConfig:
         """The training configuration the hyper-parameters describe (:data:`TRANSFORMER_CD_FIELDS`)."""
         return config_from_params(CDConfig(), TRANSFORMER_CD_FIELDS, self.get_params(deep=False))
 
-    def _new_rbm(self, X: np.ndarray) -> RBM:
+    def _new_rbm(self, X: np.ndarray | sp.sparray | sp.spmatrix) -> RBM:
         """An untrained RBM for ``X``'s features, in its dtype."""
         return RBM(X.shape[1], self.n_components, visible=self.visible, hidden=self.hidden, dtype=_torch_dtype(X))
 
-    def _train(self, X: np.ndarray, config: CDConfig, *, warm_start: bool) -> None:
-        """Train ``rbm_`` on ``X`` with ``config``, seeded from ``random_state``."""
-        device, seed = _device(self.device), _seed(self._random_state)
-        self.rbm_.fit(X, config=config, progress=bool(self.verbose), device=device, seed=seed, warm_start=warm_start)
+    def _train(self, X: np.ndarray | sp.sparray | sp.spmatrix, config: CDConfig, *, warm_start: bool) -> None:
+        """Train ``rbm_`` on ``X`` with ``config``, seeded from ``random_state``.
+
+        A sparse ``X`` is read through :func:`sparse_batches`, whose order has a seed of its own.
+        After persistent CD one more seed is drawn, for the hidden states ``h_samples_`` shows.
+        """
+        random_state = self._random_state
+        device, seed = _device(self.device), _seed(random_state)
+        data = sparse_batches(X, config.batch_size, _seed(random_state)) if sp.issparse(X) else X
+        self.rbm_.fit(data, config=config, progress=bool(self.verbose), device=device, seed=seed, warm_start=warm_start)
+        if config.persistent:
+            self._chain_seed = _seed(random_state)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: None = None) -> RBMTransformer:
@@ -315,8 +458,9 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data; in [0, 1] for ``visible="bernoulli"``.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; in [0, 1] for ``visible="bernoulli"``. A CSR or CSC matrix (any other
+            sparse format is converted to CSR) is densified one minibatch at a time.
         y : None
             Ignored.
 
@@ -331,7 +475,7 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             If ``X`` is empty, not 2-D, holds NaN or infinity, or (Bernoulli visible units) values
             outside [0, 1]; or if ``device`` names no torch device.
         """
-        X = validate_data(self, X, **_ARRAY_OPTIONS)
+        X = validate_data(self, X, **_TRANSFORMER_OPTIONS)
         _check_training_data(self, X)
         config = self._cd_config()
         self._random_state = check_random_state(self.random_state)
@@ -346,11 +490,13 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         The first call initialises the RBM from this chunk (visible biases from its mean, and
         the standardisation of Gaussian visible units); later calls keep the parameters, the
         momentum schedule's epoch count and the persistent chains. ``X`` is split into
-        minibatches of ``batch_size`` rows.
+        minibatches of ``batch_size`` rows, where ``BernoulliRBM.partial_fit`` makes a single
+        update with the whole chunk as one minibatch: set ``batch_size`` to the chunk's size for
+        that rule.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             A chunk of training data; in [0, 1] for ``visible="bernoulli"``.
         y : None
             Ignored.
@@ -366,7 +512,7 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             As :meth:`fit`, and if ``X`` has another number of features than the first chunk.
         """
         first_call = not hasattr(self, "rbm_")
-        X = validate_data(self, X, **_ARRAY_OPTIONS, reset=first_call)
+        X = validate_data(self, X, **_TRANSFORMER_OPTIONS, reset=first_call)
         _check_training_data(self, X)
         config = self._cd_config().replace(epochs=1)
         if first_call:
@@ -375,12 +521,14 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self._train(X, config, warm_start=not first_call)
         return self
 
+    # ------------------------------------------------------------------ inference
+
     def transform(self, X: Any) -> np.ndarray:
         """Hidden-unit means :math:`E[h \\mid v]` for every row of ``X``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The rows to encode, as ``fit`` saw them (in [0, 1] for ``visible="bernoulli"``).
 
         Returns
@@ -389,8 +537,8 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             The features, in the dtype of the training data.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, **_ARRAY_OPTIONS, reset=False)
-        return _to_numpy(self.rbm_.transform(X))
+        X = validate_data(self, X, **_TRANSFORMER_OPTIONS, reset=False)
+        return _apply_by_rows(self.rbm_.transform, X)
 
     def inverse_transform(self, X: Any) -> np.ndarray:
         """Visible means :math:`E[v \\mid h]` of hidden states, in the units of the data.
@@ -417,6 +565,33 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         with torch.no_grad():
             return _to_numpy(self.rbm_.visible_probs(H))
 
+    def gibbs(self, v: Any) -> np.ndarray:
+        """One Gibbs step v -> h -> v from each row of ``v``: a sample of the visible units.
+
+        As ``BernoulliRBM.gibbs``: hidden states drawn from :math:`p(h \\mid v)`, then visible
+        states from :math:`p(v \\mid h)`. Each call seeds its generator from ``random_state``, so
+        that a seeded estimator repeats the same samples after the same calls, while successive
+        calls draw new ones; feeding the result back in runs a Gibbs chain.
+
+        Parameters
+        ----------
+        v : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Visible states to start from: booleans, or values in [0, 1] for
+            ``visible="bernoulli"`` (other finite values are clipped to it).
+
+        Returns
+        -------
+        v_new : ndarray of shape (n_samples, n_features)
+            Booleans for Bernoulli visible units, as ``BernoulliRBM`` returns; real samples in
+            the units of the data, in the dtype of the training data, for Gaussian ones.
+        """
+        check_is_fitted(self)
+        V = validate_data(self, v, **_TRANSFORMER_OPTIONS, reset=False)
+        rbm = self.rbm_
+        generator = torch.Generator(device=rbm.device).manual_seed(_seed(self._random_state))
+        samples = _apply_by_rows(lambda block: rbm.gibbs(block, 1, generator), V)
+        return samples.astype(bool) if rbm.visible.unit_interval else samples
+
     @available_if(_bernoulli_visible)
     def score_samples(self, X: Any) -> np.ndarray:
         """Log pseudo-likelihood of each row: :math:`\\sum_i \\log p(v_i \\mid v_{-i})`, in nats.
@@ -431,8 +606,8 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Data in [0, 1].
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data in [0, 1]; other finite values are clipped to it, as in :meth:`transform`.
 
         Returns
         -------
@@ -440,9 +615,10 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Log pseudo-likelihoods (<= 0), in the dtype of the training data.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, **_ARRAY_OPTIONS, reset=False)
-        V = as_float_tensor(X, "X", dtype=self.rbm_.dtype, device=self.rbm_.device, unit_interval=True)
-        return _to_numpy(exact_pseudo_likelihood(self.rbm_, V))
+        X = validate_data(self, X, **_TRANSFORMER_OPTIONS, reset=False)
+        rbm = self.rbm_
+
+        return _apply_by_rows(lambda block: exact_pseudo_likelihood(rbm, rbm.check_visible(block, "X")), X)
 
 
 #: the hyper-parameters :class:`DBNClassifier` and :class:`DBNRegressor` share, documented once
@@ -565,12 +741,14 @@ class _DeepBeliefNetEstimator(BaseEstimator):
         params = self.get_params(deep=False)
         pretrain_config = config_from_params(CDConfig(), PRETRAIN_CD_FIELDS, params)
         finetune_config = config_from_params(FINETUNE_DEFAULTS, FINETUNE_TRAIN_FIELDS, params)
-        sizes = self.hidden_layer_sizes
-        layers = [X.shape[1], *([sizes] if isinstance(sizes, Integral) else sizes)]
+        layers = [X.shape[1], *check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")]
         random_state, device, progress = check_random_state(self.random_state), _device(self.device), bool(self.verbose)
         self.dbn_ = DeepBeliefNet(
             layers, visible=self.visible, hidden=self.hidden, dtype=_torch_dtype(X), config=pretrain_config
         )
+        self.dbn_.check_input(X, "X")  # the data checks of pretraining come first
+        classify = self._task == "classify"
+        check_split(y if classify else None, X.shape[0], self.validation_fraction, stratify=classify)
         self.dbn_.pretrain(X, progress=progress, device=device, seed=_seed(random_state))
         self.dbn_.finetune(
             X, y, task=self._task, config=finetune_config, device=device, seed=_seed(random_state), progress=progress
@@ -751,6 +929,7 @@ class DBNRegressor(RegressorMixin, _DeepBeliefNetEstimator):
             of rows, if ``X`` leaves [0, 1] for Bernoulli visible units, or if ``device`` names no
             torch device.
         """
+        numeric_targets(y)
         X, y = validate_data(self, X, y, **_ARRAY_OPTIONS, multi_output=True, y_numeric=True)
         self._target_scaler = StandardScaler().fit(y.reshape(y.shape[0], -1))
         standardized = self._target_scaler.transform(y.reshape(y.shape[0], -1)).reshape(y.shape)

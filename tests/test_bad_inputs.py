@@ -4,10 +4,6 @@ Every entry is refused with a ``ValueError`` or ``TypeError`` (or a ``FileNotFou
 message names the argument and what was expected, before any optimiser step: the autouse fixture
 below makes ``step`` of SGD and Adam raise :class:`StepTaken`, which no ``pytest.raises`` of these
 tests catches. The last tables are documented successes: inputs that look odd but are accepted.
-
-An entry marked ``xfail(strict=True)`` needs a check wired into a module of the models (its reason
-says which function should call which check of :mod:`dbn.validation` or :mod:`dbn.targets`);
-once it is wired the entry passes and the mark must go.
 """
 
 from __future__ import annotations
@@ -87,37 +83,14 @@ def with_cuda_devices(count: int, call: Callable[[], Any]) -> Callable[[], Any]:
     return run
 
 
-def bad(case: str, call: Callable[..., Any], error: type[BaseException], match: str, wiring: str | None = None) -> Any:
-    """One catalogue entry; ``wiring`` names the check a model module must call (then strictly xfail)."""
-    marks = [pytest.mark.xfail(strict=True, reason=f"needs wiring: {wiring}")] if wiring in (SIZES, SPLIT, TARGETS) else []
-    return pytest.param(call, error, match, id=case, marks=marks)
+def bad(case: str, call: Callable[..., Any], error: type[BaseException], match: str) -> Any:
+    """One catalogue entry."""
+    return pytest.param(call, error, match, id=case)
 
 
 def check(call: Callable[..., Any], error: type[BaseException], match: str, *args: Any) -> None:
     with pytest.raises(error, match=match):
         call(*args)
-
-
-# --------------------------------------------------------------------------- wiring reasons
-
-SEED_FIT = "CDRun.__post_init__ (dbn/cd_trainer.py, behind RBM.fit) calls check_seed(seed)"
-SEED_PRETRAIN = "DeepBeliefNet.pretrain (dbn/stack.py) calls check_seed(seed) first"
-SEED_SAMPLE = "DeepBeliefNet.sample (dbn/stack.py) calls check_seed(seed)"
-SEED_FINETUNE = "FineTuning.finetune (dbn/supervised.py) calls check_seed(seed) first"
-SEED_TRAIN = "train_network (dbn/training.py) calls check_seed(seed) first"
-DTYPE = "RBM.__init__ (dbn/rbm.py) sets self.dtype = dtype = check_dtype(dtype)"
-DTYPE_DBN = "DeepBeliefNet.__init__ (dbn/stack.py) calls check_dtype(dtype)"
-FLAGS_FIT = "CDRun.__post_init__ and train_rbm (dbn/cd_trainer.py) call check_flag on warm_start and progress"
-RESUME_FLAG = "DeepBeliefNet.pretrain (dbn/stack.py) calls check_flag(resume, 'resume')"
-TRANSFORM = "RBM.transform (dbn/rbm.py) calls check_positive(batch_size, 'batch_size', integer=True)"
-FACTORY = "make_optimizer (dbn/cd_trainer.py) checks that the factory returns a torch.optim.Optimizer"
-SIZES = "_DeepBeliefNetEstimator._fit_network (dbn/sklearn.py) calls check_layer_sizes(hidden_layer_sizes)"
-SPLIT = "_DeepBeliefNetEstimator._fit_network (dbn/sklearn.py) calls check_split before pretraining"
-TARGETS = "DBNRegressor.fit (dbn/sklearn.py) calls numeric_targets(y) before validate_data"
-COMPARE = "CompareConfig.__post_init__ (dbn/compare.py) checks momentum < 1, data_seed and device"
-COMPARE_LABELS = "split_data (dbn/compare.py) calls class_indices(y, X.shape[0])"
-LAYER_CONFIGS = "layer_configs (dbn/stack.py) refuses a config that is neither a CDConfig nor a sequence"
-MODEL = "train_network (dbn/training.py) checks model, loss and classify before anything else"
 
 
 def fit(**options: Any) -> RBM:
@@ -160,10 +133,10 @@ RBM_CONSTRUCTOR = [
     bad("visible=None", lambda: RBM(6, 3, visible=None), ValueError, "visible must be one of"),
     bad("visible=relu", lambda: RBM(6, 3, visible="relu"), ValueError, "visible must be 'bernoulli' or 'gaussian'"),
     bad("hidden=softmax", lambda: RBM(6, 3, hidden="softmax"), ValueError, "hidden must be one of"),
-    bad("dtype=float16", lambda: RBM(6, 3, dtype=torch.float16), ValueError, "dtype must be torch.float32 or", DTYPE),
-    bad("dtype=bfloat16", lambda: RBM(6, 3, dtype=torch.bfloat16), ValueError, "dtype must be torch.float32", DTYPE),
-    bad("dtype=int64", lambda: RBM(6, 3, dtype=torch.int64), ValueError, "dtype must be torch.float32 or", DTYPE),
-    bad("dtype=str", lambda: RBM(6, 3, dtype="float32"), TypeError, "dtype must be torch.float32 or", DTYPE),
+    bad("dtype=float16", lambda: RBM(6, 3, dtype=torch.float16), ValueError, "dtype must be torch.float32 or"),
+    bad("dtype=bfloat16", lambda: RBM(6, 3, dtype=torch.bfloat16), ValueError, "dtype must be torch.float32"),
+    bad("dtype=int64", lambda: RBM(6, 3, dtype=torch.int64), ValueError, "dtype must be torch.float32 or"),
+    bad("dtype=str", lambda: RBM(6, 3, dtype="float32"), TypeError, "dtype must be torch.float32 or"),
 ]
 
 
@@ -242,7 +215,7 @@ RBM_OPTIONS = [
     bad("sparsity_cost=-1", lambda: fit(sparsity_cost=-1.0), ValueError, "sparsity_cost must be >= 0"),
     bad("optimizer=adam", lambda: fit(optimizer="adam"), TypeError, "optimizer must be None or a factory"),
     bad("optimizer-returns-None", lambda: fit(optimizer=lambda groups: None), TypeError,
-        "optimizer must return a torch.optim.Optimizer", FACTORY),
+        "optimizer must return a torch.optim.Optimizer"),
     bad("callbacks=function", lambda: fit(callbacks=print), TypeError, "callbacks must be a sequence of callables"),
     bad("callbacks=[1]", lambda: fit(callbacks=[1]), TypeError, r"callbacks\[0\] must be callable"),
     bad("epochs=0", lambda: fit(epochs=0), ValueError, "epochs must be > 0"),
@@ -271,14 +244,13 @@ RBM_OPTIONS = [
         ValueError, "no MPS device is available|device must name a torch device"),
     bad("device=meta", lambda: fit(device="meta"), ValueError, "the meta device holds no data"),
     bad("device=int", lambda: fit(device=5), TypeError, "device must be a str or torch.device"),
-    bad("seed=a", lambda: fit(seed="a"), TypeError, "seed must be an integer", SEED_FIT),
-    bad("seed=1.5", lambda: fit(seed=1.5), TypeError, "seed must be an integer", SEED_FIT),
-    bad("seed=2**70", lambda: fit(seed=2**70), ValueError, r"seed must be in \[0, 2\*\*63\)", SEED_FIT),
-    bad("seed=-1", lambda: fit(seed=-1), ValueError, r"seed must be in \[0, 2\*\*63\)", SEED_FIT),
-    bad("seed=True", lambda: fit(seed=True), TypeError, "seed must be an integer", SEED_FIT),
-    bad("warm_start=yes", lambda: fit(warm_start="yes"), TypeError, "warm_start must be True or False", FLAGS_FIT),
-    bad("progress=no", lambda: RBM(6, 3).fit(X, progress="no"), TypeError, "progress must be True or False",
-        FLAGS_FIT),
+    bad("seed=a", lambda: fit(seed="a"), TypeError, "seed must be an integer"),
+    bad("seed=1.5", lambda: fit(seed=1.5), TypeError, "seed must be an integer"),
+    bad("seed=2**70", lambda: fit(seed=2**70), ValueError, r"seed must be in \[0, 2\*\*63\)"),
+    bad("seed=-1", lambda: fit(seed=-1), ValueError, r"seed must be in \[0, 2\*\*63\)"),
+    bad("seed=True", lambda: fit(seed=True), TypeError, "seed must be an integer"),
+    bad("warm_start=yes", lambda: fit(warm_start="yes"), TypeError, "warm_start must be True or False"),
+    bad("progress=no", lambda: RBM(6, 3).fit(X, progress="no"), TypeError, "progress must be True or False"),
     bad("cuda_graph-on-cpu", lambda: fit(cuda_graph=True, device="cpu"), ValueError, "cuda_graph=True needs"),
 ]
 
@@ -307,10 +279,9 @@ def rbm() -> RBM:
 
 
 RBM_INFERENCE = [
-    bad("transform-batch_size=0", lambda: rbm().transform(X, batch_size=0), ValueError, "batch_size must be > 0",
-        TRANSFORM),
+    bad("transform-batch_size=0", lambda: rbm().transform(X, batch_size=0), ValueError, "batch_size must be > 0"),
     bad("transform-batch_size=1.5", lambda: rbm().transform(X, batch_size=1.5), TypeError,
-        "batch_size must be an integer", TRANSFORM),
+        "batch_size must be an integer"),
     bad("transform-width", lambda: rbm().transform(X[:, :5]), ValueError, "X has 5 features, but the model expects 6"),
     bad("transform-nan", lambda: rbm().transform(np.full((2, 6), np.nan)), ValueError, "X contains NaN"),
     bad("free_energy-strings", lambda: rbm().free_energy(np.full((2, 6), "a")), TypeError, "v must hold real numbers"),
@@ -384,12 +355,11 @@ DBN_CONSTRUCTOR = [
         "hidden lists 2 unit types but layers defines 1 RBMs"),
     bad("hidden=softmax", lambda: DeepBeliefNet([6, 4], hidden="softmax"), ValueError, "hidden must be one of"),
     bad("visible=relu", lambda: DeepBeliefNet([6, 4], visible="relu"), ValueError, "visible must be 'bernoulli' or"),
-    bad("dtype=float16", lambda: net(dtype=torch.float16), ValueError, "dtype must be torch.float32", DTYPE_DBN),
-    bad("dtype=int64", lambda: net(dtype=torch.int64), ValueError, "dtype must be torch.float32", DTYPE_DBN),
-    bad("config=str", lambda: net(config="fast"), TypeError, "config must be a CDConfig or a list", LAYER_CONFIGS),
+    bad("dtype=float16", lambda: net(dtype=torch.float16), ValueError, "dtype must be torch.float32"),
+    bad("dtype=int64", lambda: net(dtype=torch.int64), ValueError, "dtype must be torch.float32"),
+    bad("config=str", lambda: net(config="fast"), TypeError, "config must be a CDConfig or a list"),
     bad("config-count", lambda: net(config=[CDConfig(), CDConfig()]), ValueError, "config must be a CDConfig or a"),
-    bad("config=TrainConfig", lambda: net(config=TrainConfig()), TypeError, "config must be a CDConfig or a list",
-        LAYER_CONFIGS),
+    bad("config=TrainConfig", lambda: net(config=TrainConfig()), TypeError, "config must be a CDConfig or a list"),
     bad("lr-count", lambda: net(lr=[0.1, 0.1]), ValueError, "lr lists 2 values but there are 1 RBMs"),
     bad("unknown-option", lambda: net(foo=1), TypeError, r"unknown CDConfig option\(s\) \['foo'\]"),
     bad("momentum=1.5", lambda: net(momentum=1.5), ValueError, r"momentum must be in \[0, 1\)"),
@@ -411,15 +381,15 @@ DBN_PRETRAIN = [
     bad("epochs-count", lambda: net().pretrain(X, epochs=[1, 1], progress=False), ValueError,
         "epochs lists 2 values but there are 1 RBMs"),
     bad("config=TrainConfig", lambda: net().pretrain(X, config=TrainConfig(), progress=False), TypeError,
-        "config must be a CDConfig or a list", LAYER_CONFIGS),
+        "config must be a CDConfig or a list"),
     bad("persistent=no", lambda: pretrain(persistent="no"), TypeError, "persistent must be True or False"),
     bad("device=tpu", lambda: pretrain(device="tpu"), ValueError, "device must name a torch device"),
     bad("device=cuda-absent", without_cuda(lambda: pretrain(device="cuda")), ValueError,
         "no CUDA device is available"),
     bad("callbacks=function", lambda: pretrain(callbacks=print), TypeError, "callbacks must be a sequence"),
-    bad("seed=a", lambda: pretrain(seed="a"), TypeError, "seed must be an integer", SEED_PRETRAIN),
-    bad("seed=2**70", lambda: pretrain(seed=2**70), ValueError, r"seed must be in \[0, 2\*\*63\)", SEED_PRETRAIN),
-    bad("resume=no", lambda: pretrain(resume="no"), TypeError, "resume must be True or False", RESUME_FLAG),
+    bad("seed=a", lambda: pretrain(seed="a"), TypeError, "seed must be an integer"),
+    bad("seed=2**70", lambda: pretrain(seed=2**70), ValueError, r"seed must be in \[0, 2\*\*63\)"),
+    bad("resume=no", lambda: pretrain(resume="no"), TypeError, "resume must be True or False"),
 ]
 
 
@@ -484,7 +454,7 @@ DBN_FINETUNE = [
         r"every class of y needs at least 2 rows; the smallest class counts are \{1: 1, 0: 4\}"),
     bad("callbacks=function", lambda c: finetune(c, callbacks=print), TypeError, "callbacks must be a sequence"),
     bad("device=tpu", lambda c: finetune(c, device="tpu"), ValueError, "device must name a torch device"),
-    bad("seed=a", lambda c: finetune(c, seed="a"), TypeError, "seed must be an integer", SEED_FINETUNE),
+    bad("seed=a", lambda c: finetune(c, seed="a"), TypeError, "seed must be an integer"),
 ]
 
 
@@ -504,10 +474,8 @@ DBN_INFERENCE = [
     bad("sample-n=1.5", lambda c: c.pretrained.sample(1.5), TypeError, "n must be an integer"),
     bad("sample-gibbs_steps=0", lambda c: c.pretrained.sample(2, gibbs_steps=0), ValueError,
         "gibbs_steps must be > 0"),
-    bad("sample-seed=a", lambda c: c.pretrained.sample(2, 1, seed="a"), TypeError, "seed must be an integer",
-        SEED_SAMPLE),
-    bad("sample-seed=2**70", lambda c: c.pretrained.sample(2, 1, seed=2**70), ValueError, r"seed must be in \[0",
-        SEED_SAMPLE),
+    bad("sample-seed=a", lambda c: c.pretrained.sample(2, 1, seed="a"), TypeError, "seed must be an integer"),
+    bad("sample-seed=2**70", lambda c: c.pretrained.sample(2, 1, seed=2**70), ValueError, r"seed must be in \[0"),
 ]
 
 
@@ -556,20 +524,20 @@ ESTIMATORS = [
     bad("transformer-transform-width", lambda c: c.transformer.transform(X[:, :5]), ValueError,
         "X has 5 features, but RBMTransformer is expecting 6"),
     bad("classifier-sizes-zero", lambda c: classifier(hidden_layer_sizes=(0,)).fit(X, Y), ValueError,
-        r"hidden_layer_sizes\[0\] must be > 0", SIZES),
+        r"hidden_layer_sizes\[0\] must be > 0"),
     bad("classifier-sizes-negative", lambda c: classifier(hidden_layer_sizes=(4, -1)).fit(X, Y), ValueError,
-        r"hidden_layer_sizes\[1\] must be > 0", SIZES),
+        r"hidden_layer_sizes\[1\] must be > 0"),
     bad("classifier-sizes-float", lambda c: classifier(hidden_layer_sizes=(1.5,)).fit(X, Y), TypeError,
-        r"hidden_layer_sizes\[0\] must be an integer", SIZES),
+        r"hidden_layer_sizes\[0\] must be an integer"),
     bad("classifier-sizes-empty", lambda c: classifier(hidden_layer_sizes=()).fit(X, Y), ValueError,
-        "hidden_layer_sizes must list at least 1", SIZES),
+        "hidden_layer_sizes must list at least 1"),
     bad("classifier-sizes-str", lambda c: classifier(hidden_layer_sizes="a").fit(X, Y), ValueError,
         "hidden_layer_sizes"),
     bad("classifier-optimizer", lambda c: classifier(optimizer="lbfgs").fit(X, Y), ValueError, "optimizer"),
     bad("classifier-validation_fraction=1", lambda c: classifier(validation_fraction=1.0).fit(X, Y), ValueError,
         "validation_fraction"),
     bad("classifier-too-few-per-class", lambda c: classifier().fit(X[:5], [0, 0, 0, 0, 1]), ValueError,
-        r"validation_fraction=0.1 .*class counts are \{1: 1, 0: 4\}", SPLIT),
+        r"validation_fraction=0.1 .*class counts are \{1: 1, 0: 4\}"),
     bad("classifier-mixed-labels", lambda c: classifier().fit(X, np.array(["a", 1] * 12, dtype=object)), TypeError,
         "y mixes labels of different types"),
     bad("classifier-continuous", lambda c: classifier().fit(X, np.linspace(0, 1, 24)), ValueError,
@@ -583,12 +551,12 @@ ESTIMATORS = [
     bad("classifier-predict-width", lambda c: c.classifier.predict(X[:, :5]), ValueError,
         "X has 5 features, but DBNClassifier is expecting 6"),
     bad("regressor-1e300", lambda c: regressor().fit(X, np.full(24, 1e300)), ValueError,
-        "y holds values as large as 1e.300 in magnitude, too large for float32", TARGETS),
+        "y holds values as large as 1e.300 in magnitude, too large for float32"),
     bad("regressor-strings", lambda c: regressor().fit(X, np.array(["a"] * 24)), TypeError,
-        "y must hold numbers for regression", TARGETS),
+        "y must hold numbers for regression"),
     bad("regressor-y-nan", lambda c: regressor().fit(X, np.full(24, np.nan)), ValueError, "Input y contains NaN"),
     bad("regressor-one-row", lambda c: regressor().fit(X[:1], [1.0]), ValueError,
-        "validation_fraction=0.1 of the n_samples=1 rows", SPLIT),
+        "validation_fraction=0.1 of the n_samples=1 rows"),
 ]
 
 
@@ -673,11 +641,10 @@ COMPARE_INITS = [
     bad("config=str", lambda: compare_inits(X, Y, config="fast"), TypeError, "config must be a CompareConfig"),
     bad("rows", lambda: compare_inits(X, Y[:10]), ValueError, "one label per row in y"),
     bad("X_test-alone", lambda: compare_inits(X, Y, X_test=X), ValueError, "X_test and y_test must be given together"),
-    bad("momentum=1.5", lambda: compare(momentum=1.5), ValueError, r"momentum must be in \[0, 1\)", COMPARE),
-    bad("device=tpu", lambda: compare(device="tpu"), ValueError, "device must name a torch device", COMPARE),
-    bad("data_seed=a", lambda: compare(data_seed="a"), TypeError, "data_seed must be an integer", COMPARE),
-    bad("y-float-labels", lambda: compare_inits(X, Y + 0.5, hidden=(4,)), ValueError, "Unknown label type",
-        COMPARE_LABELS),
+    bad("momentum=1.5", lambda: compare(momentum=1.5), ValueError, r"momentum must be in \[0, 1\)"),
+    bad("device=tpu", lambda: compare(device="tpu"), ValueError, "device must name a torch device"),
+    bad("data_seed=a", lambda: compare(data_seed="a"), TypeError, "data_seed must be an integer"),
+    bad("y-float-labels", lambda: compare_inits(X, Y + 0.5, hidden=(4,)), ValueError, "Unknown label type"),
 ]
 
 
@@ -739,11 +706,11 @@ def train(*args: Any, model: nn.Module | None = None, **options: Any) -> Any:
 
 TRAIN_NETWORK = [
     bad("model=str", lambda: train_network("net", X, Y, progress=False), TypeError,
-        "model must be a torch.nn.Module", MODEL),
-    bad("model-without-parameters", lambda: train(model=nn.ReLU()), ValueError, "model has no parameters", MODEL),
+        "model must be a torch.nn.Module"),
+    bad("model-without-parameters", lambda: train(model=nn.ReLU()), ValueError, "model has no parameters"),
     bad("loss=hinge", lambda: train(loss="hinge"), ValueError, "loss must be one of"),
-    bad("loss=int", lambda: train(loss=5), TypeError, "loss must be one of .* or a callable", MODEL),
-    bad("classify=yes", lambda: train(classify="yes"), TypeError, "classify must be True or False", MODEL),
+    bad("loss=int", lambda: train(loss=5), TypeError, "loss must be one of .* or a callable"),
+    bad("classify=yes", lambda: train(classify="yes"), TypeError, "classify must be True or False"),
     bad("y-rows", lambda: train(X, Y[:10]), ValueError, "y has 10 rows but X has 24"),
     bad("y-nan", lambda: train(X, np.full(24, np.nan)), ValueError, "y contains NaN or infinity"),
     bad("y-fractional", lambda: train(X, Y + 0.5), ValueError, "y must hold integer class indices"),
@@ -768,8 +735,8 @@ TRAIN_NETWORK = [
     bad("callbacks=function", lambda: train(callbacks=print), TypeError, "callbacks must be a sequence"),
     bad("device=tpu", lambda: train(device="tpu"), ValueError, "device must name a torch device"),
     bad("device=cuda-absent", without_cuda(lambda: train(device="cuda")), ValueError, "no CUDA device is available"),
-    bad("seed=a", lambda: train(seed="a"), TypeError, "seed must be an integer", SEED_TRAIN),
-    bad("seed=2**70", lambda: train(seed=2**70), ValueError, r"seed must be in \[0, 2\*\*63\)", SEED_TRAIN),
+    bad("seed=a", lambda: train(seed="a"), TypeError, "seed must be an integer"),
+    bad("seed=2**70", lambda: train(seed=2**70), ValueError, r"seed must be in \[0, 2\*\*63\)"),
 ]
 
 

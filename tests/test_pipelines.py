@@ -38,7 +38,8 @@ def test_cross_validation_of_a_scaled_dbn_classifier(digits):
 
 def test_cross_validation_of_rbm_features(digits):
     X, y = digits
-    model = make_pipeline(MinMaxScaler(), RBMTransformer(32, n_iter=3, random_state=0), LogisticRegression(max_iter=500))
+    features = RBMTransformer(32, n_iter=3, random_state=0)
+    model = make_pipeline(MinMaxScaler(), features, LogisticRegression(max_iter=500))
     scores = cross_val_score(model, X, y, cv=FOLDS, error_score="raise")
     assert np.all(np.isfinite(scores)) and scores.mean() > 0.7
 

@@ -52,7 +52,9 @@ def test_fit_refuses_bad_data_and_keeps_the_trained_model(trained, case, make, e
 BAD_INFERENCE_DATA = [case for case in BAD_DATA if case[0] not in ("above one", "negative tensor")]
 
 
-@pytest.mark.parametrize(("case", "make", "error", "message"), BAD_INFERENCE_DATA, ids=[c[0] for c in BAD_INFERENCE_DATA])
+@pytest.mark.parametrize(
+    ("case", "make", "error", "message"), BAD_INFERENCE_DATA, ids=[case[0] for case in BAD_INFERENCE_DATA]
+)
 def test_inference_refuses_bad_data(trained, case, make, error, message):
     for method in (trained.transform, trained.free_energy, trained.hidden_probs, trained.reconstruct):
         with pytest.raises(error, match=message):
