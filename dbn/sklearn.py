@@ -25,6 +25,7 @@ with the same device, or move it first (``est.rbm_.cpu()``, ``est.dbn_.cpu()``).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from numbers import Integral, Real
 from typing import Any, TypeVar
@@ -747,12 +748,22 @@ class _DeepBeliefNetEstimator(BaseEstimator):
             layers, visible=self.visible, hidden=self.hidden, dtype=_torch_dtype(X), config=pretrain_config
         )
         self.dbn_.check_input(X, "X")  # the data checks of pretraining come first
-        classify = self._task == "classify"
-        check_split(y if classify else None, X.shape[0], self.validation_fraction, stratify=classify)
+        finetune_config = self._feasible_split(finetune_config, X, y)
         self.dbn_.pretrain(X, progress=progress, device=device, seed=_seed(random_state))
         self.dbn_.finetune(
             X, y, task=self._task, config=finetune_config, device=device, seed=_seed(random_state), progress=progress
         )
+
+    def _feasible_split(self, config: TrainConfig, X: np.ndarray, y: np.ndarray) -> TrainConfig:
+        """``config``, or ``config`` without a validation split (and a warning) when the rows are too
+        few for ``validation_fraction`` (too few rows, or classes too small to stratify)."""
+        classify = self._task == "classify"
+        try:
+            check_split(y if classify else None, X.shape[0], config.validation_fraction, stratify=classify)
+        except ValueError as error:
+            warnings.warn(f"{error}; fine-tuning on all rows without a validation split", UserWarning, stacklevel=4)
+            return config.replace(validation_fraction=0.0)
+        return config
 
     def _validated(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
@@ -774,7 +785,8 @@ class DBNClassifier(ClassifierMixin, _DeepBeliefNetEstimator):
     validation_fraction : float in [0, 1), default=0.1
         Fraction of the training rows held out (stratified by class) to choose the fine-tuning
         epoch whose weights are kept and to stop early; 0 fine-tunes on all rows for
-        ``finetune_epochs`` epochs. Every class then needs at least two rows.
+        ``finetune_epochs`` epochs. When the rows are too few for the split (a class with a
+        single row, say) ``fit`` warns and fine-tunes on all rows.
 %(training_parameters)s
 
     Attributes

@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
 from dbn.datasets import load_digits
-from dbn.sklearn import DBNClassifier, RBMTransformer
+from dbn.sklearn import DBNClassifier, DBNRegressor, RBMTransformer
 
 FOLDS = StratifiedKFold(3, shuffle=True, random_state=0)
 
@@ -51,3 +51,20 @@ def test_grid_search_over_a_pipeline(digits):
     search.fit(X, y)
     assert search.best_params_["dbnclassifier__finetune_learning_rate"] in (0.1, 0.5)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+@pytest.mark.parametrize(
+    ("make", "X_rows", "y"),
+    [
+        (lambda: DBNClassifier((8,), pretrain_epochs=1, finetune_epochs=3, random_state=0), 5, [0, 0, 0, 0, 1]),
+        (lambda: DBNRegressor((8,), pretrain_epochs=1, finetune_epochs=3, random_state=0), 1, [1.0]),
+    ],
+    ids=["a-class-of-one-row", "one-row"],
+)
+def test_too_few_rows_for_the_validation_split_warn_and_train_on_all_rows(digits, make, X_rows, y):
+    X = digits[0][:X_rows] / 16
+    with pytest.warns(UserWarning, match="validation_fraction=0.1 .*on all rows without a validation split"):
+        estimator = make().fit(X, y)
+    assert estimator.dbn_.finetune_config_.validation_fraction == 0.0
+    assert all(record["val_loss"] is None for record in estimator.dbn_.finetune_history_)
+    assert np.isfinite(estimator.predict(X)).all() if X_rows == 1 else set(estimator.predict(X)) <= {0, 1}
