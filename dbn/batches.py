@@ -59,13 +59,8 @@ class BatchSource:
         shard_seed: int | None = None,
         name: str = "X",
     ) -> None:
-        self.data = data
-        self.name = name
-        self.batch_size = batch_size
-        self.device = device
-        self.dtype = dtype
-        self.generator = generator
-        self.shard_seed = shard_seed
+        self.data, self.name, self.batch_size, self.device, self.dtype = data, name, batch_size, device, dtype
+        self.generator, self.shard_seed = generator, shard_seed
         self.epoch = 0  # epochs begun
 
     def __iter__(self) -> Iterator[Tensor]:

@@ -544,17 +544,10 @@ def load_mnist(
     )
 
 
-def load_fashion_mnist(
-    path: PathLike | None = None,
-    split: str = "train",
-    binarize: str | None = None,
-    *,
-    download: bool = False,
-    mirror: str | Sequence[str] | None = None,
-    dtype: Any = np.float32,
-    random_state: RandomState = None,
-    checksums: Mapping[str, str] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+def load_fashion_mnist(path: PathLike | None = None, split: str = "train", binarize: str | None = None, *,
+                       download: bool = False, mirror: str | Sequence[str] | None = None, dtype: Any = np.float32,
+                       random_state: RandomState = None,
+                       checksums: Mapping[str, str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Load Fashion-MNIST (Xiao, Rasul & Vollgraf, 2017) from its IDX files.
 
     Same file names, layout, options and errors as :func:`load_mnist`: 28x28

@@ -225,6 +225,16 @@ def _read_only(tensor: Tensor) -> np.ndarray:
     return array
 
 
+def _parameter_view(name: str, doc: str) -> property:
+    """A property of a fitted :class:`RBMTransformer`: the RBM's parameter ``name`` as a read-only NumPy array."""
+
+    def get(estimator: RBMTransformer) -> np.ndarray:
+        check_is_fitted(estimator)
+        return _read_only(getattr(estimator.rbm_, name))
+
+    return property(get, doc=doc)
+
+
 class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Restricted Boltzmann machine features: the hidden units' means given the data.
 
@@ -400,23 +410,9 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     # ------------------------------------------------------------------ BernoulliRBM's fitted attributes
 
-    @property
-    def components_(self) -> np.ndarray:
-        """The weights ``rbm_.weight``, shape (n_components, n_features), read-only."""
-        check_is_fitted(self)
-        return _read_only(self.rbm_.weight)
-
-    @property
-    def intercept_hidden_(self) -> np.ndarray:
-        """The hidden biases ``rbm_.hidden_bias``, shape (n_components,), read-only."""
-        check_is_fitted(self)
-        return _read_only(self.rbm_.hidden_bias)
-
-    @property
-    def intercept_visible_(self) -> np.ndarray:
-        """The visible biases ``rbm_.visible_bias``, shape (n_features,), read-only."""
-        check_is_fitted(self)
-        return _read_only(self.rbm_.visible_bias)
+    components_ = _parameter_view("weight", "The weights ``rbm_.weight``, shape (n_components, n_features).")
+    intercept_hidden_ = _parameter_view("hidden_bias", "The hidden biases ``rbm_.hidden_bias``, shape (n_components,).")
+    intercept_visible_ = _parameter_view("visible_bias", "The visible biases ``rbm_.visible_bias``, (n_features,).")
 
     @property
     def h_samples_(self) -> np.ndarray:
