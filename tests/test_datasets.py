@@ -37,7 +37,7 @@ MnistDir = tuple[Path, dict[str, str]]
 
 
 # --------------------------------------------------------------------------- #
-# Helpers
+# Building IDX files
 # --------------------------------------------------------------------------- #
 def idx_bytes(array: np.ndarray, magic: int | None = None) -> bytes:
     """Encode a uint8 array in the IDX format (optionally with a forced magic)."""
