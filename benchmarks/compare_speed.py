@@ -23,18 +23,8 @@ import torch
 from dbn.compare import compare_inits
 from dbn.datasets import load_digits
 
-SCHEMES = [
-    "zeros",
-    "uniform",
-    "normal",
-    "truncated_normal",
-    "xavier_uniform",
-    "xavier_normal",
-    "he_uniform",
-    "he_normal",
-    "orthogonal",
-    "lsuv",
-]
+SCHEMES = ["zeros", "uniform", "normal", "truncated_normal", "xavier_uniform", "xavier_normal", "he_uniform",
+           "he_normal", "orthogonal", "lsuv"]
 WIDTHS = [32, 64, 128]
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -32,7 +32,7 @@ from dbn.precision import matmul_precision
 from dbn.resume import EpochCheckpoint, check_fingerprint, check_writable, fingerprint
 from dbn.validation import check_flag, check_positive, check_seed, resolve_device
 
-__all__ = ["MAX_UPDATE_RATIO", "CDRun", "CDTrainer", "checkpoint_writer", "make_optimizer", "train_rbm"]
+__all__ = ["MAX_UPDATE_RATIO", "CDRun", "CDTrainer", "SaveTo", "checkpoint_writer", "make_optimizer", "train_rbm"]
 
 #: a first update of an epoch that changes the weights by more than this many times their norm has diverged
 MAX_UPDATE_RATIO = 10.0
@@ -247,16 +247,23 @@ class CDRun:
         check_flag(self.warm_start, "warm_start")
 
 
-def checkpoint_writer(
-    rbm: Any, checkpoint: str | Path | Callable[[Any], None] | None, every: int
-) -> Callable[[Any], None] | None:
-    """A function writing the checkpoint (the path checked now, before any training)."""
+class SaveTo:
+    """A checkpoint writer: ``writer(model)`` saves ``model`` to ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self, model: Any) -> None:
+        model.save(self.path)
+
+
+def checkpoint_writer(checkpoint: str | Path | Callable[[Any], None] | None,
+                      every: int) -> Callable[[Any], None] | None:
+    """A function writing the checkpoint (a path is checked now, before any training)."""
     check_positive(every, "checkpoint_every", integer=True)
     if checkpoint is None or callable(checkpoint):
         return checkpoint
-    path = check_writable(checkpoint)
-    rbm.checkpoint_path_ = str(path)
-    return lambda rbm: rbm.save(path)
+    return SaveTo(check_writable(checkpoint))
 
 
 def train_rbm(
@@ -345,7 +352,7 @@ def epoch_checkpoint(
             "done": len(rbm.history_) - first_epoch,
             "every": run.every,
             "data": data,
-            "path": getattr(rbm, "checkpoint_path_", None),
+            "path": str(run.checkpoint.path) if isinstance(run.checkpoint, SaveTo) else None,
         }
 
     def write(training_state: dict) -> None:

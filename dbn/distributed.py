@@ -277,20 +277,19 @@ def reduce_values(values: dict[str, Any], *, op: str = "mean", device: torch.dev
 
 
 def reduce_record(
-    record: dict[str, Any], device: torch.device, *, same: Iterable[str] = ("epoch", "lr", "momentum")
+    record: dict[str, Any], device: torch.device, *, same: Iterable[str] = ("epoch", "lr", "momentum", "seconds")
 ) -> dict[str, Any]:
-    """A per-epoch record as every rank logs it: monitors averaged over ranks, the slowest ``seconds``.
+    """A per-epoch record as every rank logs it: monitors averaged over ranks.
 
-    Every value other than ``seconds`` and the names in ``same`` (equal on every rank by
-    construction) is a number or ``None`` and is replaced by its mean over ranks. Two ``all_reduce``
-    calls per epoch.
+    Every value but the names in ``same`` (equal on every rank: ``seconds`` is already the slowest
+    rank's, from :func:`dbn.loop.run_epochs`) is a number or ``None`` and is replaced by its mean over
+    ranks, in one ``all_reduce``.
     """
     if not is_distributed():
         return record
-    kept = {*same, "seconds"}
+    kept = set(same)
     averaged = reduce_values({name: value for name, value in record.items() if name not in kept}, device=device)
-    slowest = reduce_values({"seconds": record["seconds"]}, op="max", device=device)
-    return {**record, **averaged, **slowest}
+    return {**record, **averaged}
 
 
 def pooled_mean(means: Tensor, rows: Sequence[int]) -> Tensor:

@@ -37,7 +37,7 @@ from dbn.loop import Callback
 from dbn.resume import pack_state, unpack_state
 from dbn.serialization import load_checkpoint, resolve_map_location, save_checkpoint
 from dbn.units import ReLUUnits, Units, get_units, units_from_json, units_to_json
-from dbn.validation import as_float_tensor, check_dtype, check_positive
+from dbn.validation import as_float_tensor, check_dtype, check_generator, check_positive
 
 __all__ = ["RBM", "hinton_momentum"]
 
@@ -249,6 +249,7 @@ class RBM(nn.Module):
 
     def sample_hidden(self, v: Tensor | np.ndarray, generator: torch.Generator | None = None) -> Tensor:
         """A draw from :math:`p(h \\mid v)`."""
+        check_generator(generator)
         return self.hidden.sample(self.hidden_input(self.standardize(self.check_visible(v))), generator)
 
     def visible_probs(self, h: Tensor | np.ndarray) -> Tensor:
@@ -257,6 +258,7 @@ class RBM(nn.Module):
 
     def sample_visible(self, h: Tensor | np.ndarray, generator: torch.Generator | None = None) -> Tensor:
         """A draw from :math:`p(v \\mid h)` in data units."""
+        check_generator(generator)
         return self.unstandardize(self.visible.sample(self.visible_input(self._check_hidden(h)), generator))
 
     @torch.no_grad()
@@ -270,6 +272,7 @@ class RBM(nn.Module):
     def gibbs(self, v: Tensor | np.ndarray, steps: int = 1, generator: torch.Generator | None = None) -> Tensor:
         """Run ``steps`` full Gibbs steps v -> h -> v from ``v``; return the final visible sample."""
         check_positive(steps, "steps", integer=True)
+        check_generator(generator)
         return self.unstandardize(self.gibbs_chain(self.standardize(self.check_visible(v)), steps, generator))
 
     @torch.no_grad()
@@ -278,6 +281,7 @@ class RBM(nn.Module):
         model, independent units with the training data's mean (:meth:`base_rate_bias`)."""
         check_positive(n, "n", integer=True)
         check_positive(steps, "steps", integer=True)
+        check_generator(generator)
         start = self.visible.sample(self.base_rate_bias().expand(n, -1).contiguous(), generator)
         return self.unstandardize(self.gibbs_chain(start, steps, generator))
 
@@ -407,7 +411,7 @@ class RBM(nn.Module):
             config,
             seed=seed,
             warm_start=warm_start,
-            checkpoint=checkpoint_writer(self, checkpoint, checkpoint_every),
+            checkpoint=checkpoint_writer(checkpoint, checkpoint_every),
             every=checkpoint_every,
         )
         return train_rbm(
@@ -436,7 +440,7 @@ class RBM(nn.Module):
             seed=state["seed"],
             warm_start=True,
             state=state,
-            checkpoint=checkpoint_writer(self, checkpoint, state["every"]),
+            checkpoint=checkpoint_writer(checkpoint, state["every"]),
             every=state["every"],
         )
         return train_rbm(

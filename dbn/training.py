@@ -287,6 +287,11 @@ class SupervisedEpochs:
         }
 
 
+def _fingerprint(X: Tensor) -> dict:
+    std, mean = torch.std_mean(X.double(), dim=0)
+    return fingerprint(mean, std)
+
+
 def _prepare_data(
     X: Any,
     y: Any,
@@ -451,7 +456,8 @@ def train_network(
 
     task = SupervisedEpochs(network, model, data, loss_fn, config, classify=classify, seed=seed, device=device)
     stopping = EarlyStopping(config.patience)
-    data_print = fingerprint(*torch.std_mean(data["X"].double(), dim=0)[::-1])
+    # the data's fingerprint is a float64 pass over X: only checkpointed or resumed runs need it
+    data_print = _fingerprint(data["X"]) if checkpoint is not None or resume_from is not None else None
     history: list[dict] = []
     if resume_from is not None:
         check_fingerprint(resume_from["data"], data_print)

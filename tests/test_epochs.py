@@ -147,14 +147,8 @@ def test_device_side_monitors_are_the_means_over_the_epochs_batches(digits):
 
 def test_binary_data_is_held_as_bytes_and_grey_data_as_floats(digits):
     X = digits[0][:100]
-    common = dict(
-        batch_size=10,
-        device=torch.device("cpu"),
-        dtype=torch.float32,
-        generator=None,
-        n_features=64,
-        unit_interval=True,
-    )
+    common = dict(batch_size=10, device=torch.device("cpu"), dtype=torch.float32, generator=None, n_features=64,
+                  unit_interval=True)
     binary = make_source((X > 0.5).astype(np.float32), "X", **common)
     grey = make_source(X, "X", **common)
     assert binary.data.dtype == torch.uint8 and grey.data.dtype == torch.float32

@@ -78,16 +78,8 @@ def test_binary_data_lives_on_the_gpu_as_bytes(binary_digits):
     from dbn.batches import make_source
 
     X, _ = binary_digits
-    source = make_source(
-        X,
-        "X",
-        batch_size=10,
-        device=torch.device("cuda"),
-        dtype=torch.float32,
-        generator=None,
-        n_features=64,
-        unit_interval=True,
-    )
+    source = make_source(X, "X", batch_size=10, device=torch.device("cuda"), dtype=torch.float32, generator=None,
+                         n_features=64, unit_interval=True)
     assert source.data.dtype == torch.uint8 and source.data.device.type == "cuda"
 
 

@@ -35,20 +35,8 @@ def first_weight(scheme: str, activation: str = "relu", **options) -> torch.Tens
 
 
 def test_registries_name_every_documented_scheme():
-    expected = {
-        "zeros",
-        "constant",
-        "uniform",
-        "normal",
-        "truncated_normal",
-        "xavier_uniform",
-        "xavier_normal",
-        "he_uniform",
-        "he_normal",
-        "orthogonal",
-        "lsuv",
-        "dbn",
-    }
+    expected = {"zeros", "constant", "uniform", "normal", "truncated_normal", "xavier_uniform", "xavier_normal",
+                "he_uniform", "he_normal", "orthogonal", "lsuv", "dbn"}
     assert expected <= set(SCHEMES)
     assert {"sigmoid", "tanh", "relu", "leaky_relu"} <= set(ACTIVATIONS)
 
