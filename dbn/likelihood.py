@@ -8,8 +8,10 @@ function :math:`Z = \sum_h \int e^{-E(v, h)} dv` can be written as a sum over ei
     \log Z = \operatorname{logsumexp}_h \Big[c^\top h + \sum_i \log Z_v\big(b_i + (W^\top h)_i\big)\Big]
            = \operatorname{logsumexp}_v \big[-F(v)\big],
 
-so enumerating the smaller binary layer costs :math:`2^{\min}` evaluations (done in chunks, in
-float64). Annealed importance sampling (Neal 2001; Salakhutdinov & Murray 2008) moves chains from
+so enumerating the layer with fewer states costs that many evaluations (done in chunks, in
+float64): :math:`2^n` for binary units, :math:`K^{n/K}` for one-of-K groups, the product over the
+segments of a mixed layer (``Units.n_states`` and ``Units.states``). Annealed importance
+sampling (Neal 2001; Salakhutdinov & Murray 2008) moves chains from
 a base-rate model :math:`p_A(v) \propto e^{b_A^\top v - \mathrm{base}(v)}` (no weights, visible
 biases fitted to the data) to the RBM through the geometric path
 :math:`p_\beta^*(v) = e^{(1-\beta) b_A^\top v + \beta b^\top v - \mathrm{base}(v)}
@@ -30,15 +32,8 @@ from dbn.validation import check_generator, check_positive
 
 __all__ = ["MAX_ENUMERATED_UNITS", "exact_log_partition", "ais_log_partition", "ais_betas"]
 
-#: largest layer that exact enumeration accepts (2**25 configurations)
+#: exact enumeration accepts at most 2**MAX_ENUMERATED_UNITS states (a binary layer of 25 units)
 MAX_ENUMERATED_UNITS = 25
-
-
-def _binary_configurations(n_bits: int, start: int, stop: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """Rows ``start`` to ``stop`` of the ``2**n_bits`` binary vectors, as a float tensor."""
-    index = torch.arange(start, stop, device=device)
-    bits = torch.arange(n_bits, device=device)
-    return ((index.unsqueeze(1) >> bits) & 1).to(dtype)
 
 
 def _check_likelihood_defined(rbm: EnergyModel) -> None:
@@ -51,39 +46,43 @@ def _check_likelihood_defined(rbm: EnergyModel) -> None:
 
 @torch.no_grad()
 def exact_log_partition(rbm: EnergyModel, *, chunk_size: int = 2**16) -> float:
-    """Exact :math:`\\log Z` by enumerating the smaller binary layer.
+    """Exact :math:`\\log Z` by enumerating the layer with fewer states (binary or one-of-K units).
 
     Raises
     ------
     TypeError
         If ``chunk_size`` is not an integer.
     ValueError
-        If the layer to enumerate has more than ``MAX_ENUMERATED_UNITS`` units, the model has
-        unit types without an exact free energy, or ``chunk_size`` is not positive.
+        If neither layer has a finite list of states, the layer to enumerate has more than
+        ``2**MAX_ENUMERATED_UNITS`` states, the model has unit types without an exact free
+        energy, or ``chunk_size`` is not positive.
     """
     check_positive(chunk_size, "chunk_size", integer=True)
     _check_likelihood_defined(rbm)
     W = rbm.weight.detach().double()
     b = rbm.visible_bias.detach().double()
     c = rbm.hidden_bias.detach().double()
-    visible_binary, hidden_binary = rbm.visible.name == "bernoulli", rbm.hidden.name == "bernoulli"
-    if not (visible_binary or hidden_binary):
-        raise ValueError("exact log-partition needs a binary layer to enumerate; use method='ais'")
-    enumerate_visible = visible_binary and (not hidden_binary or rbm.n_visible < rbm.n_hidden)
-    n_bits = rbm.n_visible if enumerate_visible else rbm.n_hidden
-    if n_bits > MAX_ENUMERATED_UNITS:
+    visible_states, hidden_states = rbm.visible.n_states(rbm.n_visible), rbm.hidden.n_states(rbm.n_hidden)
+    if visible_states is None and hidden_states is None:
+        raise ValueError("exact log-partition needs a binary (or one-of-K) layer to enumerate; use method='ais'")
+    enumerate_visible = visible_states is not None and (hidden_states is None or visible_states < hidden_states)
+    units, n_units, count = (
+        (rbm.visible, rbm.n_visible, visible_states) if enumerate_visible else (rbm.hidden, rbm.n_hidden, hidden_states)
+    )
+    if count > 2**MAX_ENUMERATED_UNITS:
+        states_text = f"2**{count.bit_length() - 1}" if count & (count - 1) == 0 else f"{count:.3g}"
         raise ValueError(
-            f"exact log-partition enumerates 2**{n_bits} states of the "
+            f"exact log-partition enumerates {states_text} states of the "
             f"{'visible' if enumerate_visible else 'hidden'} layer; refusing above "
-            f"{MAX_ENUMERATED_UNITS} units: use method='ais'"
+            f"{MAX_ENUMERATED_UNITS} units (2**{MAX_ENUMERATED_UNITS} states): use method='ais'"
         )
     chunks = []
-    for start in range(0, 2**n_bits, chunk_size):
-        states = _binary_configurations(n_bits, start, min(start + chunk_size, 2**n_bits), W.dtype, W.device)
+    for start in range(0, count, chunk_size):
+        states = units.states(n_units, torch.arange(start, min(start + chunk_size, count), device=W.device), W.dtype)
         if enumerate_visible:
             log_weight = states @ b - rbm.visible.base(states) + rbm.hidden.log_partition(states @ W.T + c).sum(1)
         else:
-            log_weight = states @ c + rbm.visible.log_partition(states @ W + b).sum(1)
+            log_weight = states @ c - rbm.hidden.base(states) + rbm.visible.log_partition(states @ W + b).sum(1)
         chunks.append(torch.logsumexp(log_weight, 0))
     return float(torch.logsumexp(torch.stack(chunks), 0))
 
@@ -139,14 +138,15 @@ def ais_log_partition(
     Parameters
     ----------
     rbm : EnergyModel
-        Model with exact free energies (Bernoulli hidden units).
+        Model with exact free energies (e.g. Bernoulli or one-of-K hidden units).
     n_chains : int
         Independent AIS runs; the estimate averages their importance weights.
     n_betas : int
         Number of intermediate temperatures (see :func:`ais_betas`).
     base_bias : Tensor, optional
-        Visible biases :math:`b_A` of the base-rate model; by default the log-odds of the training
-        data's mean (Bernoulli visible) or zero (standardised Gaussian visible).
+        Visible biases :math:`b_A` of the base-rate model; by default ``visible.bias_from_mean`` of
+        the training data's mean: its log-odds (Bernoulli visible), the log of the category
+        frequencies (one-of-K groups), or zero (standardised Gaussian visible).
     generator : torch.Generator, optional
         Source of randomness, on the model's device.
 
@@ -176,8 +176,8 @@ def ais_log_partition(
     b_base = rbm.base_rate_bias() if base_bias is None else _checked_base_bias(base_bias, b)
     betas = ais_betas(n_betas).tolist()
 
-    log_z_base = float(rbm.visible.log_partition(b_base).sum()) + rbm.n_hidden * float(
-        rbm.hidden.log_partition(torch.zeros(1, dtype=torch.float64))
+    log_z_base = float(rbm.visible.log_partition(b_base).sum()) + float(
+        rbm.hidden.log_partition(torch.zeros(rbm.n_hidden, dtype=torch.float64)).sum()
     )
     v = rbm.visible.sample(b_base.expand(n_chains, -1).contiguous(), generator)
     log_w = torch.zeros(n_chains, dtype=torch.float64, device=v.device)

@@ -19,13 +19,15 @@ Keys of ``RBM.history_`` records (one dict per epoch):
 ``recon_kl``
     mean over samples of :math:`\sum_i \mathrm{KL}(\mathrm{Bern}(v_i) \,\|\, \mathrm{Bern}(\hat v_i))`
     (nats): 0 for a perfect recreation; equal to the cross-entropy for binary data. ``None`` for
-    Gaussian visible units.
+    Gaussian visible units and for layers with one-of-K groups (whose recreation is not the
+    sigmoid of the logits the formula uses).
 ``pseudo_likelihood``
     stochastic estimate of :math:`\frac1D \sum_i \log p(v_i \mid v_{-i})` per visible unit (nats),
     one randomly chosen unit per sample: :math:`\log \sigma(F(\tilde v) - F(v))` with
     :math:`\tilde v_i = 1 - v_i`. Multiply by ``n_visible`` for scikit-learn's per-sample scale.
     Exact for binary data; for grey levels in [0, 1] it is the same formula (as in scikit-learn)
-    and no longer a likelihood. ``None`` for Gaussian visible units.
+    and no longer a likelihood. ``None`` for Gaussian visible units and for layers with one-of-K
+    groups, where flipping one unit leaves the valid states (``Units.elementwise`` is False).
 ``free_energy_gap``
     mean free energy of ``X_val`` minus that of a training subset of the same size (Hinton 2010,
     sec. 6): growing means overfitting. ``None`` without ``X_val``.
@@ -78,7 +80,7 @@ def reconstruction_errors(rbm: EnergyModel, v: Tensor) -> tuple[float, float | N
     z = rbm.visible_input(h)
     recreation = rbm.visible.mean(z)
     mse = float(torch.mean((v - recreation) ** 2))
-    if not rbm.visible.unit_interval:
+    if not (rbm.visible.unit_interval and rbm.visible.elementwise):
         return mse, None
     # KL(Bern(v) || Bern(sigmoid(z))) = [softplus(z) - v z] - H(v), computed from the logits.
     cross_entropy = F.softplus(z) - v * z
@@ -90,8 +92,9 @@ def reconstruction_errors(rbm: EnergyModel, v: Tensor) -> tuple[float, float | N
 @torch.no_grad()
 def pseudo_likelihood(rbm: EnergyModel, v: Tensor, generator: torch.Generator | None = None) -> float | None:
     """Per-unit log pseudo-likelihood, estimated by flipping one random unit of each sample
-    (the mean of :func:`exact_pseudo_likelihood` over the rows, divided by ``n_visible``)."""
-    if not rbm.visible.unit_interval:
+    (the mean of :func:`exact_pseudo_likelihood` over the rows, divided by ``n_visible``); ``None``
+    unless the visible units are element-wise and in [0, 1]."""
+    if not (rbm.visible.unit_interval and rbm.visible.elementwise):
         return None
     rows = torch.arange(v.shape[0], device=v.device)
     cols = torch.randint(v.shape[1], (v.shape[0],), generator=generator, device=v.device)
@@ -124,7 +127,7 @@ def exact_pseudo_likelihood(rbm: EnergyModel, v: Tensor, *, max_elements: int = 
     Parameters
     ----------
     rbm : EnergyModel
-        A model with binary (Bernoulli) visible units.
+        A model with binary (Bernoulli) visible units, element-wise (no one-of-K groups).
     v : Tensor of shape (n_samples, n_visible)
         Visible states in [0, 1], on the model's device.
     max_elements : int, default=PSEUDO_LIKELIHOOD_ELEMENTS
@@ -139,10 +142,14 @@ def exact_pseudo_likelihood(rbm: EnergyModel, v: Tensor, *, max_elements: int = 
     Raises
     ------
     ValueError
-        For visible units that are not binary, whose conditionals are densities.
+        For visible units that are not binary, whose conditionals are densities, or that form
+        one-of-K groups, whose states do not differ in single units.
     """
-    if not rbm.visible.unit_interval:
-        raise ValueError(f"the pseudo-likelihood needs binary visible units, got {rbm.visible.name!r} units")
+    if not (rbm.visible.unit_interval and rbm.visible.elementwise):
+        raise ValueError(
+            f"the pseudo-likelihood needs binary visible units that can be flipped one at a time, "
+            f"got {rbm.visible!r} units"
+        )
     n_visible = v.shape[1]
     rows = max(1, max_elements // (n_visible * (n_visible + rbm.n_hidden)))
     flip = torch.eye(n_visible, dtype=torch.bool, device=v.device)  # state i of a row flips unit i

@@ -41,7 +41,6 @@ from dbn.validation import as_float_tensor, check_dtype, check_generator, check_
 
 __all__ = ["RBM", "hinton_momentum"]
 
-_PROBABILITY_CLIP = 1e-3
 #: the keys under which a checkpoint stores the tensors of an interrupted run's training state
 TRAINING_STATE_PREFIX = "training_state."
 
@@ -54,7 +53,8 @@ class RBM(nn.Module):
     n_visible, n_hidden : int
         Layer sizes.
     visible : {"bernoulli", "gaussian"} or Units
-        Visible unit type (any :class:`dbn.units.Units` instance but ReLU units). Bernoulli units
+        Visible unit type (any :class:`dbn.units.Units` instance but ReLU units, e.g. one-of-K
+        groups :class:`~dbn.units.SoftmaxUnits` or a mixed layer :class:`~dbn.units.UnitGroups`). Bernoulli units
         train on data in [0, 1] (``fit`` refuses other values) and clip any finite input of the
         inference methods to [0, 1] (a scaler fitted on other rows may leave it). Gaussian data is
         standardised with the mean and standard deviation measured by ``fit`` (buffers
@@ -98,6 +98,8 @@ class RBM(nn.Module):
                 "visible must be 'bernoulli' or 'gaussian' (or a Units instance other than ReLU units): "
                 "ReLU visible units are not supported"
             )
+        self.visible.check_size(n_visible, "visible")
+        self.hidden.check_size(n_hidden, "hidden")
         self.n_visible, self.n_hidden = n_visible, n_hidden
         self.dtype = dtype = check_dtype(dtype)
         self.weight = nn.Parameter(torch.zeros(n_hidden, n_visible, dtype=dtype))
@@ -173,9 +175,9 @@ class RBM(nn.Module):
     def reset_parameters(self, generator: torch.Generator | None = None, data_mean: Tensor | None = None) -> None:
         """Weights from N(0, 0.01^2), hidden biases 0, visible biases the data's log-odds.
 
-        With ``data_mean`` (the per-feature mean of the training data) Bernoulli visible biases
-        start at :math:`\\log(p_i / (1 - p_i))` (Hinton 2010, sec. 8), ``p`` clipped to
-        [0.001, 0.999]; Gaussian visible biases start at 0, the mean of standardised data.
+        With ``data_mean`` (the per-feature mean of the training data) visible biases start at
+        ``visible.bias_from_mean(data_mean)``: :math:`\\log(p_i / (1 - p_i))` for Bernoulli units
+        (Hinton 2010, sec. 8), :math:`\\log p_i` for one-of-K groups, 0 for Gaussian units.
         """
         with torch.no_grad():
             self.weight.copy_(
@@ -185,16 +187,12 @@ class RBM(nn.Module):
             )
             self.hidden_bias.zero_()
             self.visible_bias.zero_()
-            if data_mean is not None and self.visible.unit_interval:
-                p = data_mean.to(self.visible_bias).clamp(_PROBABILITY_CLIP, 1 - _PROBABILITY_CLIP)
-                self.visible_bias.copy_(torch.log(p) - torch.log1p(-p))
+            if data_mean is not None:
+                self.visible_bias.copy_(self.visible.bias_from_mean(data_mean.to(self.visible_bias)))
 
     def base_rate_bias(self) -> Tensor:
-        """Visible biases of the base-rate model of AIS: the log-odds of the training data's mean."""
-        if not self.visible.unit_interval:
-            return torch.zeros_like(self.visible_bias.detach())
-        p = self.data_mean.clamp(_PROBABILITY_CLIP, 1 - _PROBABILITY_CLIP)
-        return torch.log(p) - torch.log1p(-p)
+        """Visible biases of the base-rate model of AIS: ``visible.bias_from_mean`` of the data's mean."""
+        return self.visible.bias_from_mean(self.data_mean)
 
     # ------------------------------------------------------------------ model space
     # The energy interface (dbn.energy.EnergyModel): visible states already standardised, no
