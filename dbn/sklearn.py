@@ -732,8 +732,9 @@ class _DeepBeliefNetEstimator(BaseEstimator):
         tags.input_tags.positive_only = self.visible == "bernoulli"
         return tags
 
-    def _fit_network(self, X: np.ndarray, y: np.ndarray) -> None:
-        """Pretrain a new network on ``X``, then fine-tune it on ``(X, y)``; keep it as ``dbn_``."""
+    def _fit_network(self, X: np.ndarray, y: np.ndarray, labeled: np.ndarray | None = None) -> None:
+        """Pretrain a new network on ``X``, then fine-tune it on ``(X, y)`` (the rows of ``labeled``
+        only, when given); keep it as ``dbn_``."""
         _check_training_data(self, X)
         params = self.get_params(deep=False)
         pretrain_config = config_from_params(CDConfig(), PRETRAIN_CD_FIELDS, params)
@@ -744,10 +745,12 @@ class _DeepBeliefNetEstimator(BaseEstimator):
             layers, visible=self.visible, hidden=self.hidden, dtype=_torch_dtype(X), config=pretrain_config
         )
         self.dbn_.check_input(X, "X")  # the data checks of pretraining come first
-        finetune_config = self._feasible_split(finetune_config, X, y)
+        X_tune, y_tune = (X, y) if labeled is None else (X[labeled], y[labeled])
+        finetune_config = self._feasible_split(finetune_config, X_tune, y_tune)
         self.dbn_.pretrain(X, progress=progress, device=device, seed=_seed(random_state))
         self.dbn_.finetune(
-            X, y, task=self._task, config=finetune_config, device=device, seed=_seed(random_state), progress=progress
+            X_tune, y_tune, task=self._task, config=finetune_config, device=device, seed=_seed(random_state),
+            progress=progress,
         )
 
     def _feasible_split(self, config: TrainConfig, X: np.ndarray, y: np.ndarray) -> TrainConfig:
@@ -783,6 +786,10 @@ class DBNClassifier(ClassifierMixin, _DeepBeliefNetEstimator):
         epoch whose weights are kept and to stop early; 0 fine-tunes on all rows for
         ``finetune_epochs`` epochs. When the rows are too few for the split (a class with a
         single row, say) ``fit`` warns and fine-tunes on all rows.
+    unlabeled : int, str or None, default=None
+        The label that marks unlabeled rows of ``y``, for semi-supervised learning (scikit-learn's
+        semi-supervised estimators use -1): every row of ``X`` pretrains the RBMs, and only the
+        labeled rows fine-tune the network (and make ``classes_``). None: every row is labeled.
 %(training_parameters)s
 
     Attributes
@@ -814,6 +821,49 @@ class DBNClassifier(ClassifierMixin, _DeepBeliefNetEstimator):
     """
 
     _task = "classify"
+    _parameter_constraints: dict = {
+        **_DeepBeliefNetEstimator._parameter_constraints,
+        "unlabeled": [Integral, str, None],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes: int | tuple[int, ...] = (256, 256),
+        *,
+        visible: str = "bernoulli",
+        hidden: str = "bernoulli",
+        pretrain_epochs: int = 10,
+        pretrain_learning_rate: float | None = None,
+        k: int = 1,
+        finetune_epochs: int = 50,
+        finetune_learning_rate: float | None = None,
+        optimizer: str = "sgd",
+        batch_size: int = 100,
+        weight_decay: float = 0.0,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int | None = 10,
+        unlabeled: int | str | None = None,
+        device: str | torch.device = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool | int = False,
+    ) -> None:
+        super().__init__(
+            hidden_layer_sizes, visible=visible, hidden=hidden, pretrain_epochs=pretrain_epochs,
+            pretrain_learning_rate=pretrain_learning_rate, k=k, finetune_epochs=finetune_epochs,
+            finetune_learning_rate=finetune_learning_rate, optimizer=optimizer, batch_size=batch_size,
+            weight_decay=weight_decay, validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
+            device=device, random_state=random_state, verbose=verbose,
+        )
+        self.unlabeled = unlabeled
+
+    def _labeled_rows(self, y: np.ndarray) -> np.ndarray | None:
+        """The mask of the rows whose label is not ``unlabeled`` (None when every row is labeled)."""
+        if self.unlabeled is None:
+            return None
+        labeled = y != self.unlabeled
+        if not labeled.any():
+            raise ValueError(f"y holds no labeled row: every label equals unlabeled={self.unlabeled!r}")
+        return None if labeled.all() else labeled
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any) -> DBNClassifier:
@@ -824,7 +874,8 @@ class DBNClassifier(ClassifierMixin, _DeepBeliefNetEstimator):
         X : array-like of shape (n_samples, n_features)
             Training data; in [0, 1] for ``visible="bernoulli"``.
         y : array-like of shape (n_samples,)
-            Class labels of any type (numbers, strings, ...).
+            Class labels of any type (numbers, strings, ...). With ``unlabeled`` set, the rows
+            labeled ``unlabeled`` are used by pretraining only.
 
         Returns
         -------
@@ -843,7 +894,7 @@ class DBNClassifier(ClassifierMixin, _DeepBeliefNetEstimator):
         # class_labels (the check fine-tuning applies again): discrete labels, before any training
         X, y = validate_data(self, X, y, **_ARRAY_OPTIONS)
         class_labels(y, X.shape[0])
-        self._fit_network(X, y)
+        self._fit_network(X, y, self._labeled_rows(y))
         self.classes_ = self.dbn_.classes_
         return self
 

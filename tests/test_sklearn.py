@@ -132,8 +132,9 @@ STRUCTURE_AND_CALL = {"visible", "hidden", "device", "random_state", "verbose"}
 
 def test_every_hyper_parameter_sets_a_config_field_or_describes_the_model() -> None:
     assert set(RBMTransformer().get_params()) == {*TRANSFORMER_CD_FIELDS, "n_components", *STRUCTURE_AND_CALL}
-    for estimator in (DBNClassifier(), DBNRegressor()):
-        expected = {*PRETRAIN_CD_FIELDS, *FINETUNE_TRAIN_FIELDS, "hidden_layer_sizes", *STRUCTURE_AND_CALL}
+    # unlabeled describes the data: which label marks the rows that only pretrain
+    for estimator, data in ((DBNClassifier(), {"unlabeled"}), (DBNRegressor(), set())):
+        expected = {*PRETRAIN_CD_FIELDS, *FINETUNE_TRAIN_FIELDS, "hidden_layer_sizes", *STRUCTURE_AND_CALL, *data}
         assert set(estimator.get_params()) == expected
     cd_fields = {spec.name for spec in dataclasses.fields(CDConfig)}
     assert {*TRANSFORMER_CD_FIELDS.values(), *PRETRAIN_CD_FIELDS.values()} <= cd_fields
