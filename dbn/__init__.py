@@ -5,7 +5,7 @@ Map of the package:
 
 - :mod:`dbn.config` — ``CDConfig`` and ``TrainConfig``: training options as checked, JSON-serialisable data;
 - :mod:`dbn.energy` — ``EnergyModel``, the interface of an RBM that training, monitors and unrolling use;
-- :mod:`dbn.units` — unit types (Bernoulli, Gaussian, ReLU): mean, sample, free-energy term;
+- :mod:`dbn.units` — unit types (Bernoulli, Gaussian, ReLU, one-of-K groups, mixed layers): mean, sample, free energy;
 - :mod:`dbn.rbm` — :class:`RBM`: the model, its inference and likelihood methods, ``fit``;
 - :mod:`dbn.cd` — the CD objective (an ``nn.Module``) and the analytic gradient of its surrogate;
 - :mod:`dbn.cd_trainer` — one CD/PCD training run: data, optimiser, objective, epoch plan, monitors;
@@ -23,6 +23,7 @@ Map of the package:
 - :mod:`dbn.unroll` — the stack unrolled into an MLP or a deep autoencoder;
 - :mod:`dbn.supervised` — fine-tuning the unrolled stack, and its predictions;
 - :mod:`dbn.training` — the supervised training loop (fine-tuning and comparisons);
+- :mod:`dbn.streams` — supervised training batches streamed from a ``DataLoader``, checked batch by batch;
 - :mod:`dbn.distributed` — data-parallel training under ``torchrun`` (DDP, sharding, reductions);
 - :mod:`dbn.activations` — the one registry of activations, and maxout;
 - :mod:`dbn.init` — initialisation schemes (``init_``, ``SCHEMES``);

@@ -13,11 +13,14 @@ supervised loop of :mod:`dbn.training`, and keeps it as ``mlp_``:
     :func:`~dbn.unroll.unrolled_autoencoder`, trained on the cross-entropy of the reconstruction
     summed over the features for Bernoulli data (as Hinton & Salakhutdinov 2006), else on the
     squared error summed over the features.
+
+The data can be in memory or streamed from a ``DataLoader`` (:mod:`dbn.streams`): ``(x, y)``
+batches for ``"classify"`` and ``"regress"``, ``x`` (or ``(x, _)``) batches for ``"autoencode"``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,8 @@ from dbn.config import TrainConfig, resolve_config, restore_config
 from dbn.distributed import broadcast_seed, setup
 from dbn.loop import Callback
 from dbn.resume import check_writable, pack_state, unpack_state
-from dbn.targets import encode_labels, regression_targets
+from dbn.streams import TrainingBatches, is_stream, without_split
+from dbn.targets import encode_labels, encode_with_classes, regression_targets
 from dbn.training import train_network
 from dbn.unroll import unrolled_autoencoder, unrolled_mlp
 from dbn.validation import check_positive, check_seed, resolve_device
@@ -61,8 +65,8 @@ class FineTuning:
 
     rbms: nn.ModuleList
 
-    def finetune(self, X: Tensor | np.ndarray, y: Tensor | np.ndarray | None = None, *, task: str = "classify",
-                 config: TrainConfig | None = None, X_val: Tensor | np.ndarray | None = None,
+    def finetune(self, X: Tensor | np.ndarray | Iterable[Any], y: Tensor | np.ndarray | None = None, *,
+                 task: str = "classify", config: TrainConfig | None = None, X_val: Tensor | np.ndarray | None = None,
                  y_val: Tensor | np.ndarray | None = None, device: torch.device | str | None = None,
                  seed: int | None = None, progress: bool = True, callbacks: Sequence[Callback] | None = None,
                  checkpoint: str | Path | None = None, checkpoint_every: int = 1, resume: bool = True,
@@ -71,11 +75,20 @@ class FineTuning:
 
         Parameters
         ----------
-        X : array or tensor, shape (n_samples, layers[0])
-            Inputs.
+        X : array, tensor or iterable of batches, shape (n_samples, layers[0])
+            Inputs (in [0, 1] for Bernoulli visible units). An array or tensor is held on
+            ``device``. A ``torch.utils.data.DataLoader`` (or any re-iterable of batches; a
+            one-shot iterator is refused) streams, one batch at a time, never held whole: its
+            batches are ``(x, y)`` pairs for ``"classify"`` and ``"regress"``, ``x`` or ``(x, _)``
+            for ``"autoencode"``. Each epoch reads it once in its own order (shuffling and batch
+            size are the loader's) and checks every batch as in-memory data is checked. For
+            ``"classify"`` one pass more, before training, reads the labels to find the classes
+            (it loads every batch once, keeping only the distinct labels); for ``"regress"`` the
+            first batch is read once for the number of outputs.
         y : array or tensor, optional
             Class labels (``"classify"``), targets of shape (n_samples,) or (n_samples, k)
-            (``"regress"``), or None (``"autoencode"``: the target is ``X``).
+            (``"regress"``), or None (``"autoencode"``: the target is ``X``; and for a stream,
+            whose batches carry the targets).
         task : {"classify", "regress", "autoencode"}
             What to fine-tune for (see :mod:`dbn.supervised`).
         config : TrainConfig, optional
@@ -85,11 +98,14 @@ class FineTuning:
             Any field of :class:`~dbn.config.TrainConfig`, overriding ``config``.
         X_val, y_val : array or tensor, optional
             Validation data for early stopping (instead of the held-out fraction); the best
-            epoch's weights are kept.
+            epoch's weights are kept. In memory, also when ``X`` is a stream: a stream's rows
+            are not split, so the configuration's ``validation_fraction`` is then set to 0
+            (a non-zero one given as a keyword raises) and early stopping needs ``X_val, y_val``.
         device : str or torch.device, optional
             Where to train; default where the network is.
         seed : int, optional
-            Seeds the output layer's initial weights, the split and the minibatch order.
+            Seeds the output layer's initial weights, the split and the minibatch order (a
+            stream's order is its loader's).
         progress : bool
             Show a progress bar.
         callbacks : sequence of callables
@@ -98,6 +114,9 @@ class FineTuning:
             Save the whole network with the fine-tuning's training state every
             ``checkpoint_every`` epochs (and at the end), so that an interrupted run continues
             with ``DeepBeliefNet.load(checkpoint).finetune(X, y)`` (bit-identically on the CPU).
+            A stream resumes too (epochs, optimiser and early-stopping state), but in the
+            loader's order and without checking that the data is the same: exact resumption
+            needs in-memory data.
         checkpoint_every : int
             Epochs between checkpoints.
         resume : bool
@@ -125,16 +144,21 @@ class FineTuning:
         writer = None if checkpoint is None else self._finetune_writer(check_writable(checkpoint), checkpoint_every)
         device = setup(resolve_device(device, self.device))
         self.to(device)
-        X = self.check_input(X, "X")
+        streaming = is_stream(X)
+        if streaming:  # the rows of a stream are not split
+            X, config = self._stream_for(task, X, y, device), without_split(config, overrides if state is None else {})
+        else:
+            X = self.check_input(X, "X")
         X_val = None if X_val is None else self.check_input(X_val, "X_val", clip=True)
         seed = broadcast_seed(seed, device)
         generator = torch.Generator(device=device).manual_seed(seed)
-        model, loss, y, y_val, classes = self._network_for(task, X, y, X_val, y_val, generator)
+        network_for = self._streamed_network_for if streaming else self._network_for
+        model, loss, y, y_val, classes = network_for(task, X, y, X_val, y_val, generator)
         if state is not None:
             model = self.mlp_.to(device)  # the parameters of the interrupted run
         previous = {name: getattr(self, name) for name in FINETUNED if hasattr(self, name)}
         self.mlp_, self.task_, self.finetune_config_ = model, task, config
-        self.target_ndim_ = 1 if task != "regress" or y.ndim == 1 else 2
+        self.target_ndim_ = 1 if task != "regress" else (X.target_ndim if streaming else y.ndim)
         if classes is not None:
             self.classes_ = classes
         try:
@@ -168,6 +192,40 @@ class FineTuning:
 
         write.path = path  # type: ignore[attr-defined]
         return write
+
+    def _stream_for(self, task: str, X: Any, y: Any, device: torch.device) -> TrainingBatches:
+        """The batches of the stream ``X`` for ``task``, checked as this network's training data."""
+        if y is not None:
+            raise ValueError(
+                f"y must be None when X is a stream of batches ({type(X).__name__}): the batches carry the "
+                "targets, as (x, y) pairs"
+            )
+        rbm = self.rbms[0]
+        stream = TrainingBatches(X, inputs_as_targets=task == "autoencode", n_features=rbm.n_visible,
+                                 unit_interval=rbm.visible.unit_interval)
+        stream.bind(device=device, dtype=rbm.weight.dtype, classify=task == "classify")
+        return stream
+
+    def _streamed_network_for(
+        self, task: str, X: TrainingBatches, y: None, X_val: Tensor | None, y_val: Any, generator: torch.Generator
+    ) -> tuple[nn.Sequential, str, None, Any, np.ndarray | None]:
+        """The unrolled network, loss and checked validation targets of ``task`` for the stream ``X``."""
+        if task == "autoencode":
+            if y_val is not None:
+                raise ValueError("y and y_val must be None for task='autoencode': the target is X")
+            loss = "binary_cross_entropy" if self.rbms[0].visible.unit_interval else "squared_error"
+            return unrolled_autoencoder(self.rbms), loss, None, X_val, None
+        if (X_val is None) != (y_val is None):
+            raise ValueError("X_val and y_val must be given together")
+        n_val = None if X_val is None else X_val.shape[0]
+        if task == "classify":
+            classes = X.scan_classes()
+            if y_val is not None:
+                y_val = encode_with_classes(y_val, n_val, classes, "y_val", known="the labels of the training batches")
+            return unrolled_mlp(self.rbms, len(classes), generator=generator), "cross_entropy", None, y_val, classes
+        n_outputs = X.first_batch()[1].shape[1]  # targets of shape (rows, k), also when the loader's are (rows,)
+        y_val = None if y_val is None else regression_targets(y_val, n_val, "y_val")
+        return unrolled_mlp(self.rbms, n_outputs, generator=generator), "mse", None, y_val, None
 
     def _network_for(
         self, task: str, X: Tensor, y: Any, X_val: Tensor | None, y_val: Any, generator: torch.Generator

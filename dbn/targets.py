@@ -2,8 +2,10 @@
 
 Every error names the argument (``y``, ``y_val``, ``validation_fraction``) and what was expected,
 and is raised before any training. :func:`encode_labels` turns labels of any discrete type into
-class indices (the fine-tuned classifiers and their scikit-learn wrappers); :func:`class_indices`
-checks labels that must already be indices 0..C-1; :func:`as_target_tensor` checks what the
+class indices (the fine-tuned classifiers and their scikit-learn wrappers); for labels read batch by
+batch from a stream, :func:`merge_classes` gathers the classes in one pass and
+:func:`encode_with_classes` encodes each batch the same way; :func:`class_indices` checks labels that
+must already be indices 0..C-1; :func:`as_target_tensor` checks what the
 supervised loop of :mod:`dbn.training` receives; :func:`check_split` tells whether a validation part
 can be held out, and :func:`split_rows` holds it out.
 """
@@ -28,6 +30,8 @@ __all__ = [
     "class_indices",
     "class_labels",
     "encode_labels",
+    "encode_with_classes",
+    "merge_classes",
     "numeric_targets",
     "regression_targets",
     "split_rows",
@@ -135,6 +139,64 @@ def encode_labels(
     if unseen.size:
         raise ValueError(f"y_val holds labels absent from y: {unseen[:_SHOWN_CLASSES].tolist()}")
     return encoder.classes_, codes, encoder.transform(val_labels)
+
+
+def _kinds_message(name: str, found: np.ndarray, classes: np.ndarray) -> str | None:
+    """Why the labels ``found`` cannot join ``classes`` (strings among numbers, or the reverse), or None."""
+    if not (found.size and classes.size):
+        return None
+    new, old = _label_kind(found[0]), _label_kind(classes[0])
+    if new == old:
+        return None
+    return (f"{name} holds {new} labels but the earlier labels are {old}s: all labels must be strings or all "
+            "numbers")
+
+
+def merge_classes(classes: np.ndarray | None, y: Any, n_rows: int, name: str = "y") -> np.ndarray:
+    """``classes`` (sorted, or None for none yet) joined with the labels of one more batch ``y``.
+
+    Each batch is checked as :func:`class_labels` checks labels. After every batch of a stream
+    has been merged, the result is the ``classes`` that :func:`encode_labels` would find in all of
+    them, in the same (sorted) order; only the distinct labels are kept, never the rows' labels.
+
+    Raises
+    ------
+    TypeError
+        For labels mixing strings and numbers, within the batch or with the earlier batches.
+    ValueError
+        For what :func:`class_labels` refuses.
+    """
+    found = np.unique(class_labels(y, n_rows, name))
+    if classes is None:
+        return found
+    reason = _kinds_message(name, found, classes)
+    if reason is not None:
+        raise TypeError(reason)
+    return np.union1d(classes, found)
+
+
+def encode_with_classes(y: Any, n_rows: int, classes: np.ndarray, name: str = "y", *, known: str = "y") -> np.ndarray:
+    """The class indices (int64) of the labels ``y`` in ``classes`` (sorted): :func:`encode_labels`'s encoding.
+
+    ``known`` names where ``classes`` came from, for the message about labels outside them.
+
+    Raises
+    ------
+    TypeError
+        For labels mixing strings and numbers, or of another kind than ``classes``.
+    ValueError
+        For what :func:`class_labels` refuses, and labels absent from ``classes``.
+    """
+    labels = class_labels(y, n_rows, name)
+    reason = _kinds_message(name, labels, classes)
+    if reason is not None:
+        raise TypeError(reason)
+    codes = np.searchsorted(classes, labels)
+    found = classes[np.minimum(codes, len(classes) - 1)] == labels
+    if not found.all():
+        unseen = np.unique(labels[~found])[:_SHOWN_CLASSES].tolist()
+        raise ValueError(f"{name} holds labels absent from {known}: {unseen}")
+    return codes.astype(np.int64)
 
 
 def _check_float32_range(y: np.ndarray, name: str) -> None:

@@ -3,7 +3,8 @@ r"""The supervised training loop: minibatch backpropagation with validation and 
 One loop serves every supervised use in the package: fine-tuning an unrolled
 :class:`~dbn.stack.DeepBeliefNet` and training the same architecture from a random initialisation
 (the comparisons of :mod:`dbn.compare` and the examples). Any ``nn.Module`` mapping rows of ``X`` to
-outputs can be trained with it.
+outputs can be trained with it, on in-memory arrays or on batches streamed from a ``DataLoader``
+(:mod:`dbn.streams`).
 
 Losses (``loss=``), each a mean over the rows of a minibatch (a callable ``loss(output, target)``
 may be given instead; ``classify=True`` then keeps the targets as integer class indices):
@@ -26,7 +27,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ from dbn import distributed
 from dbn.config import TrainConfig, resolve_config
 from dbn.loop import Callback, check_callbacks, run_epochs
 from dbn.resume import EpochCheckpoint, check_fingerprint, fingerprint
+from dbn.streams import TrainingBatches, is_stream, without_split
 from dbn.targets import as_target_tensor, split_rows
 from dbn.validation import as_float_tensor, check_flag, check_seed, resolve_device
 
@@ -85,7 +87,10 @@ def _module_device(model: nn.Module) -> torch.device:
 def chance_loss(y: Tensor | np.ndarray) -> float:
     r"""Cross-entropy of predicting the class frequencies :math:`p_c` of ``y``: :math:`-\sum_c p_c \log p_c`."""
     labels = y.cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
-    counts = np.bincount(labels.astype(np.int64).ravel())
+    return _entropy(np.bincount(labels.astype(np.int64).ravel()))
+
+
+def _entropy(counts: np.ndarray) -> float:
     frequencies = counts[counts > 0] / counts.sum()
     return float(-(frequencies * np.log(frequencies)).sum())
 
@@ -178,7 +183,11 @@ class EarlyStopping:
 
 
 class SupervisedEpochs:
-    """Minibatch backpropagation as an epoch task of :mod:`dbn.loop` (data already checked)."""
+    """Minibatch backpropagation as an epoch task of :mod:`dbn.loop` (data already checked).
+
+    The minibatches are drawn from the rows of ``data["X"]`` in memory or, given a ``stream``
+    (:class:`dbn.streams.TrainingBatches`), read from it in its order, each checked as it comes.
+    """
 
     shown = ("train_loss", "val_loss", "val_accuracy")
 
@@ -193,9 +202,11 @@ class SupervisedEpochs:
         classify: bool,
         seed: int,
         device: torch.device,
+        stream: TrainingBatches | None = None,
     ) -> None:
         self.network, self.model, self.data, self.loss_fn, self.config = network, model, data, loss_fn, config
-        self.classify, self.seed, self.device = classify, seed, device
+        self.classify, self.seed, self.device, self.stream = classify, seed, device, stream
+        self.measure_first = False  # measure the initial loss on a stream's first batch
         self.optimizer = make_optimizer(model, config)
         self.generator = torch.Generator(device=device).manual_seed(seed)
         self.total = torch.zeros((), device=device, dtype=torch.float64)
@@ -219,7 +230,15 @@ class SupervisedEpochs:
         self.initial_loss, self.offset = state["initial_loss"], done
 
     def measure_initial_loss(self) -> None:
-        """The training loss of the network before training: the reference of :meth:`divergence`."""
+        """The training loss of the network before training: the reference of :meth:`divergence`.
+
+        Over every training row in memory. For a stream, over its first batch, just before the
+        first update (a pass over the whole stream would cost an epoch of reading; the reference
+        only needs the order of magnitude, as :data:`MAX_LOSS_GROWTH` allows a hundredfold growth).
+        """
+        if self.stream is not None:
+            self.measure_first = True
+            return
         loss, _ = evaluate(self.model, self.data["X"], self.data["y"], self.loss_fn)
         self.initial_loss = float(distributed.pooled_mean(loss.reshape(1), [self.data["X"].shape[0]])[0])
 
@@ -237,7 +256,13 @@ class SupervisedEpochs:
         """Warn when a classifier's training loss stays at the chance level (it learnt only the class frequencies)."""
         if not self.classify or not history:
             return
-        chance, final = chance_loss(self.data["y"]), history[-1]["train_loss"]
+        if self.stream is None:
+            chance = chance_loss(self.data["y"])
+        elif self.stream.counts is not None:  # the labels of the last epoch read
+            chance = _entropy(self.stream.counts)
+        else:
+            return
+        final = history[-1]["train_loss"]
         if final >= CHANCE_FRACTION * chance:
             warnings.warn(
                 f"the training loss {final:.4g} after epoch {history[-1]['epoch']} is still at the chance level "
@@ -254,18 +279,33 @@ class SupervisedEpochs:
             return distributed.shard_rows(n, seed=self.seed, epoch=self.offset + epoch, device=self.device)
         return torch.randperm(n, generator=self.generator, device=self.device)
 
+    def _batches(self, epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
+        """The (inputs, targets) minibatches of one epoch."""
+        if self.stream is None:
+            X, y = self.data["X"], self.data["y"]
+            for rows in self._order(epoch).split(self.config.batch_size):
+                yield X[rows], y[rows]
+            return
+        for xb, yb in self.stream.epoch(self.offset + epoch):
+            if self.stream.outputs is None:  # the first batch: the model's outputs must fit the targets
+                self.stream.outputs = _check_outputs(self.model, xb, yb, self.classify)
+            if self.measure_first:
+                loss, _ = evaluate(self.model, xb, yb, self.loss_fn)
+                self.initial_loss, self.measure_first = float(loss), False
+            yield xb, yb
+
     def train_epoch(self, epoch: int) -> None:
-        X, y, opt = self.data["X"], self.data["y"], self.optimizer
+        opt = self.optimizer
         self.network.train()
         self.total.zero_()
-        order = self._order(epoch)
-        for rows in order.split(self.config.batch_size):
-            batch_loss = self.loss_fn(self.network(X[rows]), y[rows])
+        self.rows = 0
+        for xb, yb in self._batches(epoch):
+            batch_loss = self.loss_fn(self.network(xb), yb)
             opt.zero_grad(set_to_none=True)
             batch_loss.backward()
             opt.step()
-            self.total += batch_loss.detach().double() * rows.shape[0]
-        self.rows = order.shape[0]
+            self.total += batch_loss.detach().double() * xb.shape[0]
+            self.rows += xb.shape[0]
 
     def measure(self, epoch: int, seconds: float) -> dict:
         X_val, y_val = self.data["X_val"], self.data["y_val"]
@@ -307,22 +347,50 @@ def _prepare_data(
     """Checked tensors on ``device``: the training rows and the validation rows (given or split off)."""
     X = as_float_tensor(X, "X", dtype=dtype, device=device)
     y = as_target_tensor(y, X.shape[0], classify=classify, device=device, dtype=dtype)
-    if X_val is not None:
-        X_val = as_float_tensor(X_val, "X_val", dtype=dtype, device=device, n_features=X.shape[1])
-        y_val = as_target_tensor(y_val, X_val.shape[0], classify=classify, device=device, dtype=dtype, name="y_val")
-    elif y_val is not None:
-        raise ValueError("y_val was given without X_val")
-    elif config.validation_fraction > 0:
+    X_val, y_val = _validation_data(X_val, y_val, classify=classify, dtype=dtype, device=device, n_features=X.shape[1])
+    if X_val is None and config.validation_fraction > 0:
         train_rows, val_rows = split_rows(X.shape[0], y, config.validation_fraction, stratify=classify, seed=seed)
         X, X_val = X[train_rows.to(device)], X[val_rows.to(device)]
         y, y_val = y[train_rows.to(device)], y[val_rows.to(device)]
     return {"X": X, "y": y, "X_val": X_val, "y_val": y_val}
 
 
+def _validation_data(
+    X_val: Any, y_val: Any, *, classify: bool, dtype: torch.dtype, device: torch.device, n_features: int | None
+) -> tuple[Tensor | None, Tensor | None]:
+    """The checked validation rows on ``device`` (None, None without them)."""
+    if X_val is not None:
+        X_val = as_float_tensor(X_val, "X_val", dtype=dtype, device=device, n_features=n_features)
+        y_val = as_target_tensor(y_val, X_val.shape[0], classify=classify, device=device, dtype=dtype, name="y_val")
+    elif y_val is not None:
+        raise ValueError("y_val was given without X_val")
+    return X_val, y_val
+
+
+def _prepare_stream(
+    model: nn.Module, X: Any, y: Any, X_val: Any, y_val: Any, *, classify: bool, dtype: torch.dtype,
+    device: torch.device
+) -> dict[str, Any]:
+    """The stream of training batches (bound to ``device``) and the checked validation rows."""
+    if y is not None:
+        raise ValueError(
+            f"y must be None when X is a stream of batches ({type(X).__name__}): the batches carry the "
+            "targets, as (x, y) pairs"
+        )
+    stream = X if isinstance(X, TrainingBatches) else TrainingBatches(X)
+    stream.bind(device=device, dtype=dtype, classify=classify)
+    X_val, y_val = _validation_data(X_val, y_val, classify=classify, dtype=dtype, device=device,
+                                    n_features=stream.n_features)
+    if X_val is not None:  # the shapes are checked before training, as for in-memory data
+        stream.n_features = X_val.shape[1]
+        stream.outputs = _check_outputs(model, X_val, y_val, classify)
+    return {"stream": stream, "X": None, "y": None, "X_val": X_val, "y_val": y_val}
+
+
 def train_network(
     model: nn.Module,
-    X: Tensor | np.ndarray,
-    y: Tensor | np.ndarray,
+    X: Tensor | np.ndarray | Iterable[Any],
+    y: Tensor | np.ndarray | None = None,
     *,
     config: TrainConfig | None = None,
     loss: str | LossFunction = "cross_entropy",
@@ -347,12 +415,19 @@ def train_network(
     model : nn.Module
         Maps a batch of rows of ``X`` to outputs (logits for the cross-entropy losses). Trained in
         place and left on ``device``.
-    X : array or tensor, shape (n_samples, n_features)
-        Inputs; held whole on ``device`` for the whole run.
-    y : array or tensor
-        Targets: class indices 0..C-1 for ``"cross_entropy"``, else real values of shape
-        (n_samples,) or (n_samples, n_outputs) (for an autoencoder, ``X`` itself), which a
-        callable ``loss`` also receives.
+    X : array, tensor or iterable of batches, shape (n_samples, n_features)
+        Inputs. An array or tensor is held whole on ``device`` for the whole run and shuffled
+        every epoch. A ``torch.utils.data.DataLoader`` (or any re-iterable of batches, see
+        :class:`dbn.streams.TrainingBatches`) streams: each epoch reads it once in its own order
+        (shuffling is the loader's job, and ``batch_size`` is its own), checks each batch and
+        moves it to ``device`` in the model's dtype; it is never held whole. Its batches are
+        ``(x, y)`` pairs, or plain inputs ``x`` that are their own targets (an autoencoder). A
+        one-shot iterator (a generator) is refused.
+    y : array or tensor, optional
+        Targets of in-memory ``X`` (None for a stream, whose batches carry them): class indices
+        0..C-1 for ``"cross_entropy"``, else real values of shape (n_samples,) or
+        (n_samples, n_outputs) (for an autoencoder, ``X`` itself), which a callable ``loss`` also
+        receives.
     config : TrainConfig, optional
         The training options (:class:`dbn.config.TrainConfig`: epochs, batch size, lr, optimiser,
         momentum, weight decay, validation fraction, patience).
@@ -368,9 +443,11 @@ def train_network(
         the classes last, (rows, classes) or (rows, ..., classes); the accuracy is that of the
         argmax over the last dimension, averaged over any middle ones.
     X_val, y_val : array or tensor, optional
-        Validation data, for the history and early stopping; without them
-        ``config.validation_fraction`` of ``X`` is held out (stratified by class when
-        classifying, with :func:`sklearn.model_selection.train_test_split`).
+        Validation data (in memory, also when ``X`` is a stream), for the history and early
+        stopping; without them ``config.validation_fraction`` of in-memory ``X`` is held out
+        (stratified by class when classifying, with :func:`sklearn.model_selection.train_test_split`).
+        The rows of a stream are never split: a ``validation_fraction`` of ``config`` is then
+        ignored, one given as a keyword raises, and early stopping needs ``X_val, y_val``.
     device : str or torch.device, optional
         Where to train ("auto": CUDA when available); default where the model is.
     seed : int, optional
@@ -399,6 +476,9 @@ def train_network(
         A training state that ``checkpoint`` received, for a ``model`` holding the parameters of
         that moment: the run continues exactly where it was (same configuration, seed and data;
         the data's fingerprint is checked) and the returned history includes its earlier epochs.
+        A stream resumes too (epoch count, optimiser buffers, early-stopping state) but not
+        exactly (the loader's order is its own) and without the fingerprint check, which would
+        cost a pass over the data: exact resumption needs in-memory data.
 
     Returns
     -------
@@ -411,7 +491,11 @@ def train_network(
     Raises
     ------
     ValueError
-        For mismatched rows, NaN or infinite inputs or targets, and bad options.
+        For mismatched rows, NaN or infinite inputs or targets, and bad options; for a stream, at
+        the batch that has them (named by its index), and for ``y`` given with a stream.
+    TypeError
+        For a one-shot iterator or a map-style ``Dataset`` as ``X``, and batches that hold no
+        real numbers.
     DivergenceError
         (a ``ValueError``) When training diverges (see ``guard``); the error names the epoch and the lr.
 
@@ -422,6 +506,11 @@ def train_network(
     each rank trains on its share of the rows of every epoch and evaluates its share of the
     validation rows, the losses are pooled over ranks (so early stopping stops every rank at the
     same epoch), and only rank 0 shows the progress bar. Every rank must pass the same data.
+    A stream cannot be trained on in a distributed run (a ``ValueError``): pass in-memory arrays.
+
+    With a stream, the divergence guard's reference is the loss on the first batch before the
+    first update (not on all rows: that would cost an extra pass), and the chance-level warning
+    uses the class frequencies of the last epoch's batches.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -442,11 +531,14 @@ def train_network(
     device = distributed.setup(resolve_device(device, _module_device(model)))
     model.to(device)
     seed = distributed.broadcast_seed(seed, device)
-    data = _prepare_data(
-        X, y, X_val, y_val, config, classify=classify, dtype=next(model.parameters()).dtype, device=device, seed=seed
-    )
-    _check_outputs(model, data["X"], data["y"], classify)
-    distributed.check_same(data["X"].shape[0], "the number of training rows", device)
+    dtype = next(model.parameters()).dtype
+    if is_stream(X):  # no split, no fingerprint, not distributed (see the Notes)
+        config = without_split(config, overrides)
+        data = _prepare_stream(model, X, y, X_val, y_val, classify=classify, dtype=dtype, device=device)
+    else:
+        data = _prepare_data(X, y, X_val, y_val, config, classify=classify, dtype=dtype, device=device, seed=seed)
+        _check_outputs(model, data["X"], data["y"], classify)
+        distributed.check_same(data["X"].shape[0], "the number of training rows", device)
     network = distributed.data_parallel(model, device)  # distributed: DDP, which averages the gradients over ranks
     if (
         data["X_val"] is not None and distributed.is_distributed()
@@ -454,13 +546,16 @@ def train_network(
         own = slice(distributed.get_rank(), None, distributed.get_world_size())
         data["X_val"], data["y_val"] = data["X_val"][own], data["y_val"][own]
 
-    task = SupervisedEpochs(network, model, data, loss_fn, config, classify=classify, seed=seed, device=device)
+    task = SupervisedEpochs(network, model, data, loss_fn, config, classify=classify, seed=seed, device=device,
+                            stream=data.get("stream"))
     stopping = EarlyStopping(config.patience)
-    # the data's fingerprint is a float64 pass over X: only checkpointed or resumed runs need it
-    data_print = _fingerprint(data["X"]) if checkpoint is not None or resume_from is not None else None
+    # the data's fingerprint is a float64 pass over X: only checkpointed or resumed runs need it (not for a stream)
+    fingerprinted = data["X"] is not None and (checkpoint is not None or resume_from is not None)
+    data_print = _fingerprint(data["X"]) if fingerprinted else None
     history: list[dict] = []
     if resume_from is not None:
-        check_fingerprint(resume_from["data"], data_print)
+        if resume_from["data"] is not None and data_print is not None:
+            check_fingerprint(resume_from["data"], data_print)
         history = [dict(record) for record in resume_from["history"]]
         task.load_state(resume_from["task"], len(history))
         stopping.load_state(resume_from["stopping"])
@@ -488,8 +583,9 @@ def train_network(
 
 
 @torch.no_grad()
-def _check_outputs(model: nn.Module, X: Tensor, y: Tensor, classify: bool) -> None:
-    """Run the model on one row to turn shape mismatches into clear errors before training.
+def _check_outputs(model: nn.Module, X: Tensor, y: Tensor, classify: bool) -> torch.Size:
+    """Run the model on one row to turn shape mismatches into clear errors before training; return
+    the shape of its outputs per row.
 
     The row goes through in eval mode (batch normalisation cannot take one row in train mode, and
     must not count it in its running statistics); the model's mode is restored afterwards.
@@ -510,3 +606,4 @@ def _check_outputs(model: nn.Module, X: Tensor, y: Tensor, classify: bool) -> No
             )
     elif output.shape[1:] != y.shape[1:]:
         raise ValueError(f"the model outputs shape {tuple(output.shape[1:])} per row but y has {tuple(y.shape[1:])}")
+    return output.shape[1:]
