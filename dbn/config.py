@@ -32,8 +32,11 @@ import torch
 from dbn.precision import check_precision
 from dbn.validation import check_flag, check_positive
 
-__all__ = ["CDConfig", "TrainConfig", "constant_momentum", "hinton_momentum", "resolve_config", "restore_config"]
+__all__ = ["AUTO_RATES", "CDConfig", "TrainConfig", "constant_momentum", "hinton_momentum", "resolve_config",
+           "restore_config"]
 
+#: the rates ``TrainConfig(lr="auto")`` searches, per optimiser, largest first
+AUTO_RATES: dict[str, tuple[float, ...]] = {"sgd": (1.0, 0.3, 0.1), "adam": (1e-2, 3e-3, 1e-3)}
 #: a momentum schedule: epoch index (0-based) -> momentum
 MomentumSchedule = Callable[[int], float]
 #: an optimiser factory: parameter groups -> optimiser
@@ -268,8 +271,14 @@ class TrainConfig(_ConfigMixin):
         Maximum number of passes over the training rows.
     batch_size : int
         Rows per update (per process in a distributed run); reshuffled every epoch.
-    lr : float, optional
-        Learning rate; default 0.1 for SGD, 1e-3 for Adam. Ignored with an optimiser factory.
+    lr : float, "auto", sequence of float, or None
+        Learning rate; None means 0.1 for SGD, 1e-3 for Adam (ignored with an optimiser factory).
+        A sequence of rates is searched: each trains ``lr_search_epochs`` epochs from the same
+        start, and the rate with the lowest validation loss (the last training loss without
+        validation data) trains the run (:func:`dbn.training.search_learning_rate`); ``"auto"``
+        searches :data:`AUTO_RATES` of the optimiser (SGD 1, 0.3, 0.1; Adam 0.01, 0.003, 0.001).
+    lr_search_epochs : int
+        Epochs per searched rate: the search costs ``len(rates) * lr_search_epochs`` epochs.
     optimizer : {"sgd", "adam"} or callable
         SGD with ``momentum`` (default), Adam, or a factory called with the parameter groups.
     momentum : float
@@ -287,12 +296,13 @@ class TrainConfig(_ConfigMixin):
 
     epochs: int = 50
     batch_size: int = 100
-    lr: float | None = None
+    lr: float | str | tuple[float, ...] | None = None
     optimizer: str | OptimizerFactory = "sgd"
     momentum: float = 0.9
     weight_decay: float = 0.0
     validation_fraction: float = 0.0
     patience: int | None = 10
+    lr_search_epochs: int = 3
 
     _callable_fields = ("optimizer",)
 
@@ -302,10 +312,33 @@ class TrainConfig(_ConfigMixin):
         check_positive(self.weight_decay, "weight_decay", allow_zero=True)
         check_positive(self.momentum, "momentum", allow_zero=True)
         _check_fraction(self.momentum, "momentum", low_open=False, high_open=True)
-        if self.lr is not None:
-            check_positive(self.lr, "lr")
+        self._check_lr()
+        check_positive(self.lr_search_epochs, "lr_search_epochs", integer=True)
         if self.patience is not None:
             check_positive(self.patience, "patience", integer=True)
         _check_fraction(self.validation_fraction, "validation_fraction", low_open=False, high_open=True)
         if not callable(self.optimizer) and self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"optimizer must be 'sgd', 'adam' or a callable, got {self.optimizer!r}")
+        if self.lr == "auto" and callable(self.optimizer):
+            raise ValueError("lr='auto' needs optimizer 'sgd' or 'adam': give an optimiser factory its own rate")
+
+    def _check_lr(self) -> None:
+        """``lr``: None, a positive rate, ``"auto"``, or a non-empty sequence of positive rates (kept as a tuple)."""
+        if self.lr is None or self.lr == "auto":
+            return
+        if isinstance(self.lr, (list, tuple)):
+            if not self.lr:
+                raise ValueError("lr must hold at least one rate to search, got an empty sequence")
+            for rate in self.lr:
+                check_positive(rate, "lr")
+            object.__setattr__(self, "lr", tuple(float(rate) for rate in self.lr))
+            return
+        if isinstance(self.lr, str):
+            raise ValueError(f"lr must be a positive number, 'auto', a sequence of rates or None, got {self.lr!r}")
+        check_positive(self.lr, "lr")
+
+    def searched_rates(self) -> tuple[float, ...] | None:
+        """The rates a search chooses from (None for a fixed rate)."""
+        if self.lr == "auto":
+            return AUTO_RATES[self.optimizer]
+        return self.lr if isinstance(self.lr, tuple) else None

@@ -45,6 +45,7 @@ from dbn.validation import (
 )
 
 __all__ = [
+    "PRETRAIN_DEFAULTS",
     "DeepBeliefNet",
     "PropagatedBatches",
     "generate",
@@ -58,6 +59,9 @@ __all__ = [
 
 #: the keys of :meth:`DeepBeliefNet.config` that are constructor arguments (the rest configure pretraining)
 _STRUCTURE = ("layers", "visible", "hidden", "dtype")
+#: pretraining's defaults: :class:`~dbn.config.CDConfig` with 30 epochs per RBM (``RBM.fit`` runs 10): on
+#: small data sets the features of the upper layers keep improving well after 10 epochs
+PRETRAIN_DEFAULTS = CDConfig(epochs=30)
 
 
 def layer_configs(
@@ -70,7 +74,7 @@ def layer_configs(
     configuration whose callable could not be imported; see :meth:`DeepBeliefNet.pretrain`).
     """
     if config is None or isinstance(config, CDConfig):
-        configs: list[CDConfig | None] = [config or CDConfig()] * n_rbms
+        configs: list[CDConfig | None] = [config or PRETRAIN_DEFAULTS] * n_rbms
     elif isinstance(config, (str, bytes)) or not isinstance(config, Sequence):
         raise TypeError(f"config must be a CDConfig or a list of {n_rbms} (one per RBM), got {type(config).__name__}")
     else:
@@ -86,7 +90,7 @@ def layer_configs(
             name: value[index] if isinstance(value, (list, tuple)) else value for name, value in overrides.items()
         }
         result.append(
-            None if layer is None and not layer_overrides else (layer or CDConfig()).replace(**layer_overrides)
+            None if layer is None and not layer_overrides else (layer or PRETRAIN_DEFAULTS).replace(**layer_overrides)
         )
     return result
 
@@ -173,7 +177,7 @@ class DeepBeliefNet(FineTuning, nn.Module):
         Parameter dtype.
     config : CDConfig or sequence of CDConfig, optional
         How each RBM is pretrained (:class:`dbn.config.CDConfig`): one for every RBM, or one per
-        RBM.
+        RBM; default :data:`PRETRAIN_DEFAULTS` (``CDConfig(epochs=30)``).
     **rbm_options
         Fields of :class:`~dbn.config.CDConfig` overriding ``config`` (``epochs``, ``lr``,
         ``batch_size``, ``k``, ``momentum``, ``weight_decay``, ...). A list or tuple gives one

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from dbn import distributed
 from dbn.config import TrainConfig, resolve_config
-from dbn.loop import Callback, check_callbacks, run_epochs
+from dbn.loop import Callback, DivergenceError, check_callbacks, run_epochs
 from dbn.resume import EpochCheckpoint, check_fingerprint, fingerprint
 from dbn.streams import TrainingBatches, is_stream, without_split
 from dbn.targets import as_target_tensor, split_rows
@@ -51,6 +51,7 @@ __all__ = [
     "chance_loss",
     "evaluate",
     "make_optimizer",
+    "search_learning_rate",
     "train_network",
 ]
 
@@ -531,6 +532,9 @@ def train_network(
     device = distributed.setup(resolve_device(device, _module_device(model)))
     model.to(device)
     seed = distributed.broadcast_seed(seed, device)
+    if config.searched_rates() is not None:
+        config = config.replace(lr=_chosen_rate(model, X, y, config, resume_from, loss=loss, classify=classify,
+                                                X_val=X_val, y_val=y_val, seed=seed))
     dtype = next(model.parameters()).dtype
     if is_stream(X):  # no split, no fingerprint, not distributed (see the Notes)
         config = without_split(config, overrides)
@@ -540,9 +544,7 @@ def train_network(
         _check_outputs(model, data["X"], data["y"], classify)
         distributed.check_same(data["X"].shape[0], "the number of training rows", device)
     network = distributed.data_parallel(model, device)  # distributed: DDP, which averages the gradients over ranks
-    if (
-        data["X_val"] is not None and distributed.is_distributed()
-    ):  # each rank evaluates its share of the validation rows
+    if data["X_val"] is not None and distributed.is_distributed():  # each rank evaluates its share of them
         own = slice(distributed.get_rank(), None, distributed.get_world_size())
         data["X_val"], data["y_val"] = data["X_val"][own], data["y_val"][own]
 
@@ -580,6 +582,50 @@ def train_network(
     stopping.restore(model, history)
     model.eval()
     return history
+
+
+def _chosen_rate(model: nn.Module, X: Any, y: Any, config: TrainConfig, resume_from: dict | None, **options: Any
+                 ) -> float:
+    """The searched rate: the one an interrupted run chose (in its records), else a new search's."""
+    if resume_from is not None and resume_from["history"]:
+        return resume_from["history"][-1]["lr"]
+    return search_learning_rate(model, X, y, config=config, **options)
+
+
+def search_learning_rate(model: nn.Module, X: Any, y: Any = None, *, config: TrainConfig, **options: Any) -> float:
+    """The rate of ``config.searched_rates()`` that trains ``model`` best in a short run.
+
+    Each rate trains ``model`` from its present parameters for ``config.lr_search_epochs`` epochs
+    (the same validation split, minibatch order and initial output layer for every rate, since the
+    seed is the same); the score is the lowest validation loss of the short run, or its last
+    training loss without validation data, and a diverged run scores infinity. Ties go to the
+    larger rate. ``model`` gets its starting parameters back. ``options`` are those of
+    :func:`train_network` (``loss``, ``X_val``, ``seed``, ...), which runs the short trainings.
+
+    Raises
+    ------
+    DivergenceError
+        When every rate diverges.
+    """
+    start = copy.deepcopy(model.state_dict())
+    short = config.replace(epochs=config.lr_search_epochs, patience=None)
+    scores: dict[float, float] = {}
+    for rate in sorted(config.searched_rates(), reverse=True):
+        model.load_state_dict(start)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a short run may well end near the chance level
+            try:
+                history = train_network(model, X, y, config=short.replace(lr=rate), progress=False, **options)
+            except DivergenceError:
+                history = [{"train_loss": math.inf, "val_loss": None}]
+        val_losses = [record["val_loss"] for record in history if record["val_loss"] is not None]
+        score = min(val_losses) if val_losses else history[-1]["train_loss"]
+        scores[rate] = score if math.isfinite(score) else math.inf
+    model.load_state_dict(start)
+    best = min(scores, key=scores.__getitem__)
+    if not math.isfinite(scores[best]):
+        raise DivergenceError(f"training diverged at every searched learning rate {sorted(scores)}")
+    return best
 
 
 @torch.no_grad()

@@ -102,9 +102,9 @@ def test_a_loader_in_the_in_memory_order_trains_bit_identically(digits, net):
     X, y = digits[0][:600], digits[1][:600]
     # autoencoding reads the loader only for its epochs, so the sampler's permutations are the in-memory path's
     whole = copy.deepcopy(net).finetune(X, task="autoencode", epochs=3, batch_size=50, validation_fraction=0.0,
-                                        progress=False, seed=4)
+                                        lr=0.1, progress=False, seed=4)
     loader = DataLoader(TensorDataset(torch.as_tensor(X)), batch_sampler=InMemoryOrder(600, 50, seed=4))
-    streamed = net.finetune(loader, task="autoencode", epochs=3, progress=False, seed=4)
+    streamed = net.finetune(loader, task="autoencode", epochs=3, lr=0.1, progress=False, seed=4)
     for a, b in zip(whole.mlp_.state_dict().values(), streamed.mlp_.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     assert [r["train_loss"] for r in whole.finetune_history_] == [r["train_loss"] for r in streamed.finetune_history_]
@@ -129,7 +129,7 @@ def test_rows_are_read_per_epoch_and_never_held_whole(digits, net):
 
     handle = nn.modules.module.register_module_forward_hook(hook)
     try:
-        net.finetune(shuffled(rows, batch_size=50), epochs=3, progress=False, seed=0)
+        net.finetune(shuffled(rows, batch_size=50), epochs=3, lr=0.1, progress=False, seed=0)
     finally:
         handle.remove()
     assert rows.reads == 4 * 500  # one pass for the classes, then one per epoch
