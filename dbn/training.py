@@ -610,21 +610,25 @@ def search_learning_rate(model: nn.Module, X: Any, y: Any = None, *, config: Tra
     start = copy.deepcopy(model.state_dict())
     short = config.replace(epochs=config.lr_search_epochs, patience=None)
     scores: dict[float, float] = {}
+    diverged: DivergenceError | None = None
     for rate in sorted(config.searched_rates(), reverse=True):
         model.load_state_dict(start)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a short run may well end near the chance level
             try:
                 history = train_network(model, X, y, config=short.replace(lr=rate), progress=False, **options)
-            except DivergenceError:
-                history = [{"train_loss": math.inf, "val_loss": None}]
+            except DivergenceError as error:
+                history, diverged = [{"train_loss": math.inf, "val_loss": None}], error
         val_losses = [record["val_loss"] for record in history if record["val_loss"] is not None]
         score = min(val_losses) if val_losses else history[-1]["train_loss"]
         scores[rate] = score if math.isfinite(score) else math.inf
     model.load_state_dict(start)
     best = min(scores, key=scores.__getitem__)
     if not math.isfinite(scores[best]):
-        raise DivergenceError(f"training diverged at every searched learning rate {sorted(scores)}")
+        message = f"training diverged at every searched learning rate {sorted(scores)}"
+        if diverged is None:
+            raise DivergenceError(message, epoch=config.lr_search_epochs, lr=best, record={})
+        raise DivergenceError(message, epoch=diverged.epoch, lr=diverged.lr, record=diverged.record) from diverged
     return best
 
 
