@@ -37,10 +37,14 @@ Map of the package:
 - :mod:`dbn.cli` — the command line, ``python -m dbn``.
 """
 
+from typing import Any
+
 from dbn.config import CDConfig, TrainConfig, hinton_momentum
 from dbn.rbm import RBM
-from dbn.sklearn import DBNClassifier, DBNRegressor, RBMTransformer
 from dbn.stack import DeepBeliefNet
+
+#: names served from :mod:`dbn.sklearn` on first use, so that ``import dbn`` does not import scikit-learn
+_ESTIMATORS = ("RBMTransformer", "DBNClassifier", "DBNRegressor")
 
 __all__ = [
     "RBM",
@@ -53,3 +57,11 @@ __all__ = [
     "DBNRegressor",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ESTIMATORS:
+        import dbn.sklearn
+
+        return getattr(dbn.sklearn, name)
+    raise AttributeError(f"module 'dbn' has no attribute {name!r}")

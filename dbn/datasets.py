@@ -48,7 +48,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sklearn.datasets
 
 __all__ = [
     "FASHION_MNIST_MD5",
@@ -143,6 +142,8 @@ def load_digits(*, return_X_y: bool = True) -> Any:
     """
     if not isinstance(return_X_y, (bool, np.bool_)):
         raise TypeError(f"return_X_y must be True or False, got {return_X_y!r}")
+    import sklearn.datasets  # imported where used, as in dbn.validation
+
     bunch = sklearn.datasets.load_digits()
     X = (bunch.data / 16.0).astype(np.float32)
     y = bunch.target.astype(np.int64)

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, r2_score
 from torch import Tensor, nn
 
 from dbn.config import TrainConfig, resolve_config, restore_config
@@ -301,6 +300,8 @@ class FineTuning:
         truth = y.cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
         predicted = self.predict(X)
         predicted = predicted.cpu().numpy() if isinstance(predicted, Tensor) else predicted
+        from sklearn.metrics import accuracy_score, r2_score  # imported where used, as in dbn.validation
+
         return float(accuracy_score(truth, predicted) if self.task_ == "classify" else r2_score(truth, predicted))
 
     @torch.no_grad()

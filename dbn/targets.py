@@ -18,10 +18,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import assert_all_finite, column_or_1d
-from sklearn.utils.multiclass import check_classification_targets
 from torch import Tensor
 
 __all__ = [
@@ -86,6 +82,9 @@ def class_labels(y: Any, n_rows: int, name: str = "y") -> np.ndarray:
     ValueError
         For a wrong number of labels, NaN or infinity, or continuous values.
     """
+    from sklearn.utils import assert_all_finite, column_or_1d  # imported where used, as in dbn.validation
+    from sklearn.utils.multiclass import check_classification_targets
+
     y = column_or_1d(_as_numpy(y, name))
     if y.shape[0] != n_rows:
         raise ValueError(_rows_message(name, y.shape[0], n_rows))
@@ -129,6 +128,8 @@ def encode_labels(
     ValueError
         For a wrong number of labels, NaN, continuous values, or ``y_val`` labels unseen in ``y``.
     """
+    from sklearn.preprocessing import LabelEncoder  # imported where used, as in dbn.validation
+
     labels = class_labels(y, n_rows, "y")
     encoder = LabelEncoder().fit(labels)
     codes = encoder.transform(labels)
@@ -233,6 +234,8 @@ def numeric_targets(y: Any, name: str = "y") -> np.ndarray:
             raise TypeError(f"{name} must hold numbers for regression, got dtype {values.dtype}: {error}") from error
     if values.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numbers for regression, got dtype {values.dtype}")
+    from sklearn.utils import assert_all_finite  # imported where used, as in dbn.validation
+
     assert_all_finite(values, input_name=name)
     _check_float32_range(values, name)
     return values
@@ -369,6 +372,8 @@ def split_rows(n_rows: int, y: Tensor, fraction: float, *, stratify: bool, seed:
     ValueError
         When the split cannot be made (:func:`check_split`), naming ``validation_fraction``.
     """
+    from sklearn.model_selection import train_test_split  # imported where used, as in dbn.validation
+
     labels = y.cpu().numpy() if stratify else None
     check_split(labels, n_rows, fraction, stratify=stratify)
     train, val = train_test_split(np.arange(n_rows), test_size=fraction, stratify=labels, random_state=seed % 2**32)

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.utils import check_array
 from torch import Tensor
 
 __all__ = [
@@ -290,6 +289,8 @@ def as_float_tensor(
         source = X.detach()
         tensor = source.to(device=device if device is not None else X.device, dtype=dtype)
     else:
+        from sklearn.utils import check_array  # scikit-learn is imported where it is used (~0.7 s)
+
         source = check_array(_as_array(X, name), dtype=[np.float32, np.float64], order="C", input_name=name,
                              ensure_all_finite=False)
         if not source.flags.writeable:  # torch cannot wrap read-only memory (e.g. a memory map)
