@@ -10,6 +10,7 @@ Map of the package:
 - :mod:`dbn.cd` — the CD objective (an ``nn.Module``) and the analytic gradient of its surrogate;
 - :mod:`dbn.cd_trainer` — one CD/PCD training run: data, optimiser, objective, epoch plan, monitors;
 - :mod:`dbn.loop` — the one epoch loop: progress bar, timing, history, callbacks, divergence guard;
+- :mod:`dbn.callbacks` — CSV and TensorBoard loggers, early stopping and checkpoints for every training call;
 - :mod:`dbn.resume` — checkpoints inside a training run, and exact resumption from them;
 - :mod:`dbn.graphs` — epochs over static index buffers, replayed from CUDA graphs on a GPU;
 - :mod:`dbn.precision` — exact float32, TF32 and bfloat16 mixed-precision training;
@@ -32,6 +33,7 @@ Map of the package:
 - :mod:`dbn.compare` — every scheme on the same network, with a fair learning-rate search;
 - :mod:`dbn.reports` — tables and CSV of a comparison;
 - :mod:`dbn.figures` — figures of a comparison;
+- :mod:`dbn.plotting` — figures of models and training: filters, samples, reconstructions, learning curves, histograms;
 - :mod:`dbn.sklearn` — scikit-learn estimators ``RBMTransformer``, ``DBNClassifier``, ``DBNRegressor``;
 - :mod:`dbn.datasets` — scikit-learn's digits (the default data) and MNIST from IDX files;
 - :mod:`dbn.cli` — the command line, ``python -m dbn``.

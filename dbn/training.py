@@ -47,7 +47,7 @@ __all__ = [
     "CHANCE_FRACTION",
     "LOSSES",
     "MAX_LOSS_GROWTH",
-    "EarlyStopping",
+    "BestEpoch",
     "chance_loss",
     "evaluate",
     "make_optimizer",
@@ -136,9 +136,10 @@ def evaluate(
     return total / n, (correct / n if accuracy else None)
 
 
-class EarlyStopping:
-    """A callback that keeps the weights of the epoch with the lowest ``val_loss`` and stops after
-    ``patience`` epochs without improvement (never, with ``patience=None``).
+class BestEpoch:
+    """The loop's own early stopping: a callback that keeps the weights of the epoch with the lowest
+    ``val_loss`` and stops after ``patience`` epochs without improvement (never, with
+    ``patience=None``). (:class:`dbn.callbacks.EarlyStopping` stops on any monitor, for any training.)
 
     :meth:`restore` loads the best weights back and marks the kept epoch's record ``best``.
     """
@@ -550,7 +551,7 @@ def train_network(
 
     task = SupervisedEpochs(network, model, data, loss_fn, config, classify=classify, seed=seed, device=device,
                             stream=data.get("stream"))
-    stopping = EarlyStopping(config.patience)
+    stopping = BestEpoch(config.patience)
     # the data's fingerprint is a float64 pass over X: only checkpointed or resumed runs need it (not for a stream)
     fingerprinted = data["X"] is not None and (checkpoint is not None or resume_from is not None)
     data_print = _fingerprint(data["X"]) if fingerprinted else None
