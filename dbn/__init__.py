@@ -36,7 +36,8 @@ Map of the package:
 - :mod:`dbn.plotting` — figures of models and training: filters, samples, reconstructions, learning curves, histograms;
 - :mod:`dbn.sklearn` — scikit-learn estimators ``RBMTransformer``, ``DBNClassifier``, ``DBNRegressor``;
 - :mod:`dbn.datasets` — scikit-learn's digits (the default data) and MNIST from IDX files;
-- :mod:`dbn.cli` — the command line, ``python -m dbn``.
+- :mod:`dbn.workflow` — the command line's pretrain, finetune, sample and evaluate commands;
+- :mod:`dbn.cli` — the command line, ``dbn`` (or ``python -m dbn``): every command, options from flags or TOML.
 """
 
 from typing import Any

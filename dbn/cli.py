@@ -1,11 +1,18 @@
-"""Command line: ``python -m dbn <command>``.
+"""Command line: ``dbn <command>`` (or ``python -m dbn <command>``).
 
+``pretrain``, ``finetune``, ``sample``, ``evaluate``
+    The workflow of a deep belief network (:mod:`dbn.workflow`).
 ``rbm``
     Train an RBM on a data set (digits by default), print its monitors epoch by epoch, and its
-    log-likelihood on held-out data (AIS), then save it.
+    log-likelihood on held-out data (AIS), then save it and its per-epoch log.
 ``compare``
     Compare weight-initialisation schemes on one MLP (:func:`dbn.compare.compare_inits`) and write
     the tables (``table.md``, ``results.csv``: :mod:`dbn.reports`) and figures (:mod:`dbn.figures`).
+
+Every command takes its options from flags or from a TOML file, ``--config run.toml``, whose keys
+are the long option names (``batch-size`` or ``batch_size``) at the top level or in a table named
+after the command (``[pretrain]``); flags given on the line override the file. Mistakes in the
+arguments, the files or the data end the program with a one-line error and exit status 2.
 
 Each command is a parser built by ``add_<command>_parser`` and a handler ``run_<command>(args)``;
 :func:`main` parses the arguments and calls the handler.
@@ -25,12 +32,13 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from dbn import RBM
+from dbn.callbacks import CSVLogger
 from dbn.compare import BATCHNORM, DEFAULT_LRS, DEFAULT_SCHEMES, CompareConfig, compare_inits, split_data
 from dbn.datasets import load
 from dbn.figures import plot_curves, plot_filter_grid, plot_histogram_grid
 from dbn.init import ACTIVATIONS
 from dbn.reports import results_table, summary_table, write_csv
-from dbn.resume import check_writable
+from dbn.workflow import CommandError, add_workflow_parsers, output_directory
 
 __all__ = ["add_compare_parser", "add_rbm_parser", "build_parser", "main", "run_compare", "run_rbm"]
 
@@ -45,20 +53,9 @@ def _print_history(history: list[dict]) -> None:
         print("  ".join(cells))
 
 
-def _output_directory(directory: str) -> Path:
-    """``--out`` created if need be and checked writable, before any work."""
-    out = Path(directory)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ValueError(f"--out: cannot create the directory {directory!r} ({error.strerror})") from error
-    check_writable(out / "probe", "--out")
-    return out
-
-
 def run_rbm(args: argparse.Namespace) -> None:
     """Train an RBM with the parsed arguments, print its monitors and held-out likelihood, save it."""
-    out = _output_directory(args.out) if args.out else None
+    out = output_directory(args.out, "rbm") if args.out else None
     X, y = load(args.data, binarize="threshold" if args.binarize else None) if args.data != "digits" else load("digits")
     if args.binarize:
         X = (X > 0.5).astype(np.float32)
@@ -67,7 +64,8 @@ def run_rbm(args: argparse.Namespace) -> None:
     rbm = RBM(X.shape[1], args.hidden, visible=args.visible)
     started = time.perf_counter()
     rbm.fit(train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, k=args.k, persistent=args.persistent,
-            X_val=test, device=args.device, seed=args.seed, progress=not args.quiet)
+            X_val=test, device=args.device, seed=args.seed, progress=not args.quiet,
+            callbacks=[] if out is None else [CSVLogger(out / "rbm.csv")])
     print(f"trained in {time.perf_counter() - started:.1f} s")
     _print_history(rbm.history_)
     if rbm.visible.exact_free_energy and rbm.hidden.exact_free_energy:
@@ -79,7 +77,7 @@ def run_rbm(args: argparse.Namespace) -> None:
     if out is not None:
         path = out / "rbm.pt"
         rbm.save(path)
-        print(f"saved to {path}")
+        print(f"saved {path}, log {out / 'rbm.csv'}")
 
 
 def add_rbm_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -96,7 +94,7 @@ def add_rbm_parser(subparsers: Any) -> argparse.ArgumentParser:
     rbm.add_argument("--persistent", action="store_true")
     rbm.add_argument("--device", default="cpu")
     rbm.add_argument("--seed", type=int, default=0)
-    rbm.add_argument("--out", default="results", help="directory for the saved model ('' to skip)")
+    rbm.add_argument("--out", default="runs/rbm", help="directory for the model and its log ('' skips)")
     rbm.add_argument("--quiet", action="store_true", help="no progress bar")
     rbm.set_defaults(handler=run_rbm)
     return rbm
@@ -135,7 +133,7 @@ def add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="measure the training loss on at most this many rows")
     parser.add_argument("--sequential", action="store_true",
                         help="train the models one after another (slower, same numbers)")
-    parser.add_argument("--out", default="results", help="directory for the tables and figures")
+    parser.add_argument("--out", default="runs/compare", help="directory for the tables and figures")
     parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default="cpu", help="where the models train: cpu, cuda or auto")
@@ -193,7 +191,7 @@ def run_compare(args: argparse.Namespace) -> list[dict]:
                            device=args.device, keep_models=not args.no_figures, progress=True)
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = _output_directory(args.out)
+    out = output_directory(args.out, "compare")
     data = _load_compare_data(args.data, args.max_rows)
     X, y, X_test, y_test = data
     started = time.perf_counter()
@@ -219,17 +217,60 @@ def run_compare(args: argparse.Namespace) -> list[dict]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``python -m dbn``, one subcommand per command."""
-    parser = argparse.ArgumentParser(prog="python -m dbn", description="RBMs and deep belief networks on PyTorch")
+    """The parser of ``dbn``, one subcommand per command, each with ``--config``."""
+    parser = argparse.ArgumentParser(prog="dbn", description="RBMs and deep belief networks on PyTorch")
     commands = parser.add_subparsers(dest="command", required=True)
+    add_workflow_parsers(commands)
     add_rbm_parser(commands)
     add_compare_parser(commands)
+    for subparser in commands.choices.values():
+        subparser.add_argument("--config", default=None, help="a TOML file of options (flags override it)")
+    parser.commands = commands.choices  # the subparsers by name, for --config
     return parser
 
 
+def _config_defaults(known: set[str], command: str, path: str) -> dict[str, Any]:
+    """The options of ``command`` in the TOML file ``path``, as ``argparse`` destinations (of ``known``)."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as stream:
+            table = tomllib.load(stream)
+    except OSError as error:
+        raise CommandError(f"--config: cannot read {path!r} ({error.strerror})") from error
+    except tomllib.TOMLDecodeError as error:
+        raise CommandError(f"--config: {path} is not valid TOML: {error}") from error
+    values = {key: value for key, value in table.items() if not isinstance(value, dict)} | table.get(command, {})
+    options = {key.replace("-", "_"): value for key, value in values.items()}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise CommandError(f"--config: {path} sets unknown option(s) {unknown} for dbn {command}")
+    return options
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.config is not None:
+        known = set(vars(args)) - {"command", "config", "handler"}
+        parser.commands[args.command].set_defaults(**_config_defaults(known, args.command, args.config))
+        args = parser.parse_args(argv)
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m dbn <command> ...``: parse ``argv`` (default ``sys.argv[1:]``) and run the command."""
+    """``dbn <command> ...``: parse ``argv`` (default ``sys.argv[1:]``) and run the command.
+
+    A mistake (a bad option, a missing or unreadable file, data a model refuses) ends it with a
+    one-line error on standard error and exit status 2.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    args.argv = argv[1:]
-    args.handler(args)
+    command = next((word for word in argv if not word.startswith("-")), "")
+    try:
+        args = _parse(argv)
+        args.argv = argv[1:]
+        args.handler(args)
+    except (CommandError, ValueError, OSError) as error:
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"dbn {command}: error: {message}", file=sys.stderr)
+        raise SystemExit(2) from None
