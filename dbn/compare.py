@@ -201,7 +201,8 @@ class CompareConfig:
     data_seed : int
         Seeds the splits and the minibatch order. Default 0.
     progress : bool
-        Print one line per activation. Default False.
+        Show a progress bar per batch of models (its epochs) and print one line per activation.
+        Default False.
     device : str or torch.device
         Where the models train and are measured ("cuda" for a GPU, "auto" for one if present;
         default "cpu"). Initial weights (and ``dbn`` pretraining, ``lsuv``) and their statistics
@@ -613,13 +614,14 @@ def _per_model(measured: list[dict[str, Tensor]]) -> dict[str, list[list[float]]
 
 
 def _fit(model: nn.Module, forward: Callable[[Tensor], Tensor], loss: Any, lr: float, stage: _Stage,
-         config: CompareConfig) -> list[dict[str, Tensor]]:
+         config: CompareConfig, description: str) -> list[dict[str, Tensor]]:
     """Train ``model`` on the stage's rows with one call of :func:`dbn.training.train_network`
     (SGD with momentum, no validation, no early stopping) and measure ``forward`` on every
     measured part before training and after each epoch, in eval mode (batch normalisation with
     its running statistics; training itself runs in train mode). The loop's divergence guard is
     off: every model trains every epoch, and a model that diverges keeps its non-finite
-    parameters, measured as they are (its record says ``diverged``)."""
+    parameters, measured as they are (its record says ``diverged``). With ``config.progress`` a
+    bar labelled ``description`` counts the epochs."""
     measured: list[dict[str, Tensor]] = []
 
     def measure(*_: Any) -> None:
@@ -631,8 +633,8 @@ def _fit(model: nn.Module, forward: Callable[[Tensor], Tensor], loss: Any, lr: f
     measure()
     features, labels = stage.train
     train_network(model, features, labels, loss=loss, classify=True, epochs=stage.epochs, batch_size=config.batch_size,
-                  lr=lr, momentum=config.momentum, patience=None, seed=config.data_seed, progress=False,
-                  callbacks=[measure], guard=False)
+                  lr=lr, momentum=config.momentum, patience=None, seed=config.data_seed, progress=config.progress,
+                  description=description, callbacks=[measure], guard=False)
     return measured
 
 
@@ -657,7 +659,8 @@ def _train_batched(runs: list[Run], stage: _Stage, config: CompareConfig) -> Tra
         stacked = StackedMLP([runs[index][0] for index in indices]).to(device)
         rates = torch.tensor([runs[index][1] for index in indices], dtype=stacked.weights[0].dtype, device=device)
         base = float(rates.max())
-        measured = _fit(stacked, stacked, _summed_loss(rates / base), base, stage, config)
+        description = f"{stage.name}: {len(indices)} models at once"
+        measured = _fit(stacked, stacked, _summed_loss(rates / base), base, stage, config, description)
         for metric, values in _per_model(measured).items():
             for position, index in enumerate(indices):
                 curves[metric][index] = values[position]
@@ -676,7 +679,8 @@ def _train_sequential(runs: list[Run], stage: _Stage, config: CompareConfig) -> 
         def forward(x: Tensor, net: nn.Module = model_copy) -> Tensor:
             return net(x).unsqueeze(1)
 
-        measured = _per_model(_fit(model_copy, forward, "cross_entropy", lr, stage, config))
+        description = f"{stage.name}: model {len(trained) + 1} of {len(runs)}"
+        measured = _per_model(_fit(model_copy, forward, "cross_entropy", lr, stage, config, description))
         seconds.append(time.perf_counter() - started)  # after _per_model, which waits for the device
         for metric, values in measured.items():
             curves[metric] += values
