@@ -15,14 +15,14 @@ give (:func:`layer_statistics`):
 
 Their histograms, layer by layer, are the figures of Glorot & Bengio (2010, figures 3-7):
 activations that collapse toward 0 or pile up at the bounds, gradients that shrink or grow with
-depth (:func:`plot_layer_histograms`). :func:`symmetry_score` counts the distinct hidden units of
-a layer: 1 after a zero or constant initialisation, which no amount of training breaks.
+depth (drawn by :func:`dbn.plotting.plot_layer_histograms` with :func:`draw_layer_histograms`).
+:func:`symmetry_score` counts the distinct hidden units of a layer: 1 after a zero or constant
+initialisation, which no amount of training breaks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,8 +38,6 @@ __all__ = [
     "draw_layer_histograms",
     "filter_mosaic",
     "layer_statistics",
-    "plot_filters",
-    "plot_layer_histograms",
     "symmetry_score",
     "symmetry_scores",
     "trace_layers",
@@ -226,26 +224,6 @@ def draw_layer_histograms(
         left.legend(fontsize=5, ncol=2)
 
 
-def plot_layer_histograms(
-    traces: list[LayerTrace], path: str | Path | None = None, *, title: str = "", bins: int = 60
-) -> Any:
-    """:func:`draw_layer_histograms` on a new figure (needs matplotlib); with ``path`` the figure
-    is saved there (PNG) and closed and None is returned, else the figure is returned."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
-    draw_layer_histograms(traces, left, right, bins=bins)
-    left.set_xlabel("activation value")
-    right.set_xlabel("back-propagated gradient dL/dz")
-    left.set_ylabel("fraction of entries")
-    figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
-    return _finish(figure, path, plt)
-
-
 def filter_mosaic(
     weight: Tensor, *, n: int = 64, columns: int | None = None, image_shape: tuple[int, int] | None = None
 ) -> np.ndarray:
@@ -262,34 +240,3 @@ def filter_mosaic(
         top, left = 1 + (index // columns) * (height + 1), 1 + (index % columns) * (width + 1)
         mosaic[top : top + height, left : left + width] = (filter_ / scale).reshape(height, width).numpy()
     return mosaic
-
-
-def plot_filters(
-    weight: Tensor,
-    path: str | Path | None = None,
-    *,
-    image_shape: tuple[int, int] | None = None,
-    n: int = 64,
-    title: str = "",
-) -> Any:
-    """:func:`filter_mosaic` drawn in grey levels (saved and closed with ``path``)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    mosaic = filter_mosaic(weight, n=n, image_shape=image_shape)
-    figure, axis = plt.subplots(figsize=(mosaic.shape[1] / 12 + 0.5, mosaic.shape[0] / 12 + 0.5))
-    axis.imshow(mosaic, cmap="gray", vmin=-1, vmax=1)
-    axis.axis("off")
-    axis.set_title(title, fontsize=8)
-    return _finish(figure, path, plt)
-
-
-def _finish(figure: Any, path: str | Path | None, plt: Any) -> Any:
-    if path is None:
-        return figure
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
-    return None

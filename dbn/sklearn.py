@@ -311,7 +311,7 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         of monitors per epoch.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features seen during ``fit``, when ``X`` has string column names.
 
     See Also
@@ -549,7 +549,7 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
+        X_original : ndarray of shape (n_samples, ``n_features_in_``)
             Probabilities for Bernoulli visible units, else the Gaussian means, in the dtype
             of the training data.
         """
@@ -805,7 +805,7 @@ class DBNClassifier(ClassifierMixin, _DeepBeliefNetEstimator):
         Class labels, sorted; the columns of :meth:`predict_proba`.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features seen during ``fit``, when ``X`` has string column names.
 
     See Also
@@ -952,7 +952,7 @@ class DBNRegressor(RegressorMixin, _DeepBeliefNetEstimator):
         ``dbn_.pretrain_history_`` and ``dbn_.finetune_history_`` the per-epoch records.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features seen during ``fit``, when ``X`` has string column names.
 
     See Also

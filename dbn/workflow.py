@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import time
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,8 @@ def run_finetune(args: argparse.Namespace) -> DeepBeliefNet:
 
 
 def run_sample(args: argparse.Namespace) -> np.ndarray:
-    """Draw samples from a saved RBM or network; save them (and a grid of them, with matplotlib)."""
+    """Draw samples from a saved RBM or network; save them (and, with matplotlib, a grid of the
+    samples that are square images)."""
     model = load_model(args.model)
     out = output_directory(args.out, "sample")
     torch.manual_seed(args.seed)
@@ -131,7 +133,14 @@ def run_sample(args: argparse.Namespace) -> np.ndarray:
         samples = model.sample(args.n, args.steps, generator=torch.Generator().manual_seed(args.seed))
     samples = samples.detach().cpu().numpy()
     np.save(out / "samples.npy", samples)
-    print(f"{args.n} samples after {args.steps} Gibbs steps: saved {out / 'samples.npy'}")
+    saved = [out / "samples.npy"]
+    side = int(round(samples.shape[1] ** 0.5))
+    if side * side == samples.shape[1] and importlib.util.find_spec("matplotlib") is not None:
+        from dbn.plotting import plot_samples
+
+        plot_samples(samples, out / "samples.png")
+        saved.append(out / "samples.png")
+    print(f"{args.n} samples after {args.steps} Gibbs steps: saved {', '.join(map(str, saved))}")
     return samples
 
 

@@ -5,7 +5,7 @@ activations shrink toward 0 layer after layer; with N(0, 1) they pile up at +-1 
 Xavier keeps their spread. Then ten-layer ReLU MLPs: Xavier (gain 1) halves the activation variance
 at every layer, He (gain sqrt 2) keeps it. Prints each layer's activation std, saturated or dead
 fraction and back-propagated gradient std (:func:`dbn.diagnostics.layer_statistics`), and saves
-Glorot & Bengio's histograms (:func:`dbn.diagnostics.plot_layer_histograms`).
+Glorot & Bengio's histograms (:func:`dbn.plotting.plot_layer_histograms`).
 
 Usage::
 
@@ -18,8 +18,9 @@ from pathlib import Path
 import torch
 
 from dbn.datasets import load
-from dbn.diagnostics import layer_statistics, plot_layer_histograms, trace_layers
+from dbn.diagnostics import layer_statistics, trace_layers
 from dbn.init import init_
+from dbn.plotting import plot_layer_histograms
 from dbn.stacked import build_mlp
 
 DEPTH, WIDTH, ROWS = 10, 100, 1000

@@ -19,8 +19,9 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from dbn.datasets import load
-from dbn.diagnostics import plot_filters, symmetry_scores
+from dbn.diagnostics import symmetry_scores
 from dbn.init import init_
+from dbn.plotting import plot_filters
 from dbn.stacked import build_mlp
 from dbn.training import train_network
 
