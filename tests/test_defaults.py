@@ -1,0 +1,48 @@
+"""Defaults that win: untuned estimators and networks against what a user would pick instead, on digits."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler
+
+from dbn import DeepBeliefNet
+from dbn.sklearn import DBNClassifier
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.slow
+def test_default_dbn_classifier_matches_default_mlp_classifier_in_cross_validation():
+    X, y = load_digits(return_X_y=True)
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    ours = cross_val_score(make_pipeline(MinMaxScaler(), DBNClassifier(random_state=0)), X, y, cv=folds)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MLPClassifier's convergence warnings at its defaults
+        theirs = cross_val_score(make_pipeline(MinMaxScaler(), MLPClassifier(random_state=0)), X, y, cv=folds)
+    # the scaler is fitted on the training folds, so the test folds hold values outside [0, 1]
+    assert np.isfinite(ours).all()
+    assert ours.mean() >= theirs.mean() - 0.005, (ours.mean(), theirs.mean())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("split", [0, 3])
+def test_default_deep_belief_net_reaches_97_percent_on_a_digits_hold_out(split):
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X / 16, y, test_size=0.3, random_state=split, stratify=y)
+    net = DeepBeliefNet([64, 100, 100]).pretrain(X_train, seed=split, progress=False)
+    net.finetune(X_train, y_train, seed=split, progress=False)
+    assert net.score(X_test, y_test) >= 0.97
