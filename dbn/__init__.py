@@ -21,6 +21,8 @@ Map of the package:
 - :mod:`dbn.targets` — class labels and regression targets, checked in one place;
 - :mod:`dbn.serialization` — atomic, versioned, checksummed checkpoints;
 - :mod:`dbn.stack` — :class:`DeepBeliefNet`: the stack of RBMs, greedy pretraining, sampling, persistence;
+- :mod:`dbn.classrbm` — ``ClassRBM``: the classification RBM of Larochelle & Bengio (2008), three objectives;
+- :mod:`dbn.updown` — ``UpDownDBN``: the DBN of Hinton, Osindero & Teh (2006), up-down fine-tuning, generation;
 - :mod:`dbn.unroll` — the stack unrolled into an MLP or a deep autoencoder;
 - :mod:`dbn.supervised` — fine-tuning the unrolled stack, and its predictions;
 - :mod:`dbn.training` — the supervised training loop (fine-tuning and comparisons);
@@ -47,7 +49,7 @@ from dbn.rbm import RBM
 from dbn.stack import DeepBeliefNet
 
 #: names served from :mod:`dbn.sklearn` on first use, so that ``import dbn`` does not import scikit-learn
-_ESTIMATORS = ("RBMTransformer", "DBNClassifier", "DBNRegressor")
+_ESTIMATORS = ("RBMTransformer", "DBNClassifier", "DBNRegressor", "ClassRBMClassifier")
 
 __all__ = [
     "RBM",
@@ -58,6 +60,7 @@ __all__ = [
     "RBMTransformer",
     "DBNClassifier",
     "DBNRegressor",
+    "ClassRBMClassifier",
 ]
 __version__ = "0.1.0"
 

@@ -6,6 +6,9 @@ r"""scikit-learn estimators built on :class:`~dbn.rbm.RBM` and :class:`~dbn.stac
 - :class:`DBNClassifier` — a deep belief network pretrained greedily, then fine-tuned with a
   softmax output layer; labels of any type.
 - :class:`DBNRegressor` — the same with a linear output layer, for one or several targets.
+- :class:`ClassRBMClassifier` — the classification RBM of Larochelle & Bengio (2008)
+  (:class:`dbn.classrbm.ClassRBM`): features and a one-of-K label modelled jointly, classes by
+  the exact free energy of each label; generative, discriminative or hybrid training.
 
 The estimators follow scikit-learn's conventions: hyper-parameters are stored unchanged by
 ``__init__`` and validated by ``fit`` against ``_parameter_constraints``; the fitted model is the
@@ -57,7 +60,7 @@ from dbn.supervised import FINETUNE_DEFAULTS
 from dbn.targets import check_split, class_labels, numeric_targets
 from dbn.validation import check_layer_sizes, resolve_device
 
-__all__ = ["RBMTransformer", "DBNClassifier", "DBNRegressor"]
+__all__ = ["RBMTransformer", "DBNClassifier", "DBNRegressor", "ClassRBMClassifier"]
 
 #: what ``validate_data`` passes to the models: C-ordered float64 or float32 (kept) arrays
 _ARRAY_OPTIONS = {"dtype": (np.float64, np.float32), "order": "C"}
@@ -1015,3 +1018,182 @@ class DBNRegressor(RegressorMixin, _DeepBeliefNetEstimator):
         output = _to_numpy(self.dbn_.predict(X))
         targets = self._target_scaler.inverse_transform(output.reshape(X.shape[0], -1))
         return targets.reshape(output.shape).astype(output.dtype, copy=False)
+
+
+class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
+    """Classification RBM (Larochelle & Bengio 2008): one RBM of the features and the label.
+
+    ``fit`` trains a :class:`dbn.classrbm.ClassRBM`, an RBM whose visible layer is the features
+    followed by one softmax group of the classes, by the chosen objective; ``predict_proba`` is
+    the exact :math:`p(y \\mid x)` from the free energy of each label (no sampling).
+
+    Parameters
+    ----------
+    n_components : int, default=256
+        Number of hidden units, >= 1.
+    objective : {"hybrid", "generative", "discriminative"}, default="hybrid"
+        :math:`-\\log p(y \\mid x) + \\alpha (-\\log p(x, y))` (the generative part by CD-k),
+        :math:`-\\log p(x, y)` by CD-k, or :math:`-\\log p(y \\mid x)` by its exact gradient.
+    alpha : float >= 0, default=0.01
+        Weight of the generative part of the hybrid objective (their best MNIST value).
+    visible : {"bernoulli", "gaussian"}, default="bernoulli"
+        Unit type of the features: Bernoulli for ``X`` in [0, 1] (other values raise
+        ``ValueError``), Gaussian for any real data (standardised with the training data's mean
+        and standard deviation).
+    learning_rate : float > 0, default=0.05
+        SGD learning rate of the mean gradient over a minibatch.
+    n_iter : int, default=30
+        Passes over the training data, >= 1.
+    batch_size : int, default=10
+        Rows per minibatch, >= 1.
+    k : int, default=1
+        Gibbs steps of CD (generative and hybrid objectives), >= 1.
+    momentum : float in [0, 1), default=0.0
+        SGD momentum.
+    weight_decay : float >= 0, default=0.0
+        L2 penalty on the weights (not the biases).
+    device : str or torch.device, default="auto"
+        Where to train and compute: ``"auto"`` means CUDA when available, else the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the torch generator of ``fit`` (initial weights, minibatch order, Gibbs sampling).
+    verbose : bool or int, default=False
+        Show a progress bar with the per-epoch monitors.
+
+    Attributes
+    ----------
+    model_ : dbn.classrbm.ClassRBM
+        The trained model (a ``torch.nn.Module`` on ``device``); ``model_.history_`` holds one
+        record per epoch.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels, sorted; the columns of :meth:`predict_proba`.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
+        Names of the features seen during ``fit``, when ``X`` has string column names.
+
+    See Also
+    --------
+    DBNClassifier : a pretrained stack of RBMs fine-tuned by backpropagation.
+
+    Examples
+    --------
+    >>> from dbn.datasets import load_digits
+    >>> from dbn.sklearn import ClassRBMClassifier
+    >>> X, y = load_digits()
+    >>> clf = ClassRBMClassifier(100, learning_rate=0.3, n_iter=10, random_state=0).fit(X, y)
+    >>> clf.score(X, y) > 0.9
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "objective": [StrOptions({"hybrid", "generative", "discriminative"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "visible": [StrOptions({"bernoulli", "gaussian"})],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "n_iter": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "k": [Interval(Integral, 1, None, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_components: int = 256,
+        *,
+        objective: str = "hybrid",
+        alpha: float = 0.01,
+        visible: str = "bernoulli",
+        learning_rate: float = 0.05,
+        n_iter: int = 30,
+        batch_size: int = 10,
+        k: int = 1,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        device: str | torch.device = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool | int = False,
+    ) -> None:
+        self.n_components = n_components
+        self.objective = objective
+        self.alpha = alpha
+        self.visible = visible
+        self.learning_rate = learning_rate
+        self.n_iter = n_iter
+        self.batch_size = batch_size
+        self.k = k
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = self.visible == "bernoulli"
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any) -> ClassRBMClassifier:
+        """Train a classification RBM on ``(X, y)`` from a fresh initialisation.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; in [0, 1] for ``visible="bernoulli"``.
+        y : array-like of shape (n_samples,)
+            Class labels of any type (numbers, strings, ...), at least two classes.
+
+        Returns
+        -------
+        self : ClassRBMClassifier
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If ``X`` is empty, not 2-D or holds NaN or infinity, if ``X`` and ``y`` have different
+            numbers of rows, if ``y`` is continuous or holds one class, if ``X`` leaves [0, 1] for
+            Bernoulli features, or if ``device`` names no torch device.
+        """
+        from dbn.classrbm import ClassRBM  # imported where used: this class was added after the module's imports
+        from dbn.targets import encode_labels
+
+        X, y = validate_data(self, X, y, **_ARRAY_OPTIONS)
+        classes, codes, _ = encode_labels(y, X.shape[0])
+        if len(classes) < 2:
+            raise ValueError(f"y holds one class ({classes[0]!r}); a classification RBM needs at least 2 classes")
+        _check_training_data(self, X)
+        random_state, device = check_random_state(self.random_state), _device(self.device)
+        self.model_ = ClassRBM(X.shape[1], len(classes), self.n_components, features=self.visible,
+                               dtype=_torch_dtype(X))
+        self.model_.fit(X, codes, objective=self.objective, alpha=self.alpha, epochs=self.n_iter,
+                        lr=self.learning_rate, batch_size=self.batch_size, k=self.k, momentum=self.momentum,
+                        weight_decay=self.weight_decay, seed=_seed(random_state), progress=bool(self.verbose),
+                        device=device)
+        self.classes_ = classes
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities :math:`p(y \\mid x)`, exact, of the rows of ``X`` (array-like of shape
+        (n_samples, n_features); values outside [0, 1] are clipped for Bernoulli features): an ndarray
+        of shape (n_samples, n_classes), columns in the order of ``classes_``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, **_ARRAY_OPTIONS, reset=False)
+        return self.model_.predict_proba(X)
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """:math:`\\log p(y \\mid x)` of the rows of ``X``, shape (n_samples, n_classes)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, **_ARRAY_OPTIONS, reset=False)
+        return self.model_.predict_log_proba(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each row of ``X`` (the label of lowest free energy): an ndarray
+        of shape (n_samples,) of labels from ``classes_``."""
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]

@@ -24,6 +24,7 @@ from dbn.sklearn import (
     FINETUNE_TRAIN_FIELDS,
     PRETRAIN_CD_FIELDS,
     TRANSFORMER_CD_FIELDS,
+    ClassRBMClassifier,
     DBNClassifier,
     DBNRegressor,
     RBMTransformer,
@@ -39,6 +40,7 @@ GAUSSIAN_INSTANCES = [
     RBMTransformer(8, visible="gaussian", n_iter=3, batch_size=20, device="cpu"),
     DBNClassifier(visible="gaussian", **SMALL_DBN),
     DBNRegressor(visible="gaussian", **SMALL_DBN),
+    ClassRBMClassifier(16, visible="gaussian", n_iter=20, learning_rate=0.2, batch_size=20, device="cpu"),
 ]
 BERNOULLI_INSTANCES = [
     RBMTransformer(8, n_iter=3, batch_size=20, device="cpu"),
