@@ -62,6 +62,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--updown-epochs", type=int, default=None, help="up-down epochs (paper: 300)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--figure", default=None, help="save the generated digits here (PNG; needs matplotlib)")
     return parser.parse_args()
 
 
@@ -159,6 +160,11 @@ def main() -> None:
     agreement = (net.predict(samples) == labels).mean()
     print(f"100 samples generated with clamped labels (200 Gibbs steps): {100 * agreement:.0f}% classified as "
           "their label by the network itself")
+    if args.figure:
+        from dbn.plotting import plot_samples
+
+        plot_samples(samples, args.figure, columns=10, title="10 samples per clamped label (rows 0-9)")
+        print(f"generated digits saved to {args.figure}")
 
 
 if __name__ == "__main__":
