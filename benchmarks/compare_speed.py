@@ -9,12 +9,16 @@ the two runs' test-loss curves. Batching removes per-model Python and dispatch o
 arithmetic: the narrower the network, the larger the gain; on one CPU thread a 128-wide network is
 already mostly arithmetic.
 
+The stacked weights are held as (models, in, out), the layout the grouped products read as it is
+(:mod:`dbn.stacked`); the load average is printed before and after, since the machine may be shared.
+
 Usage::
 
-    python benchmarks/compare_speed.py [--epochs 10] [--seeds 5] [--threads 1]
+    python benchmarks/compare_speed.py [--epochs 10] [--seeds 5] [--threads 1] [--widths 32,64,128]
 """
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -34,8 +38,10 @@ parser.add_argument("--lr", type=float, default=0.05)
 parser.add_argument(
     "--threads", type=int, default=1, help="torch threads (1: the fair choice on a shared 2-core machine)"
 )
+parser.add_argument("--widths", default=",".join(map(str, WIDTHS)), help="hidden widths, comma-separated")
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
+widths = [int(width) for width in args.widths.split(",")]
 
 X, y = load_digits()
 compare_inits(
@@ -43,11 +49,11 @@ compare_inits(
 )  # warm-up: lazy imports, allocator
 print(
     f"{len(SCHEMES)} schemes x {args.seeds} seeds, {args.epochs} epochs, "
-    f"lr {args.lr}, {args.threads} thread(s), torch {torch.__version__}"
+    f"lr {args.lr}, {args.threads} thread(s), torch {torch.__version__}, load average {os.getloadavg()[0]:.2f}"
 )
 print("| hidden | sequential (s) | batched (s) | speed-up | max test-loss difference |")
 print("|---|---|---|---|---|")
-for width in WIDTHS:
+for width in widths:
     settings = dict(
         hidden=[width] * 3, activation="relu", schemes=SCHEMES, seeds=args.seeds, epochs=args.epochs, lrs=[args.lr]
     )
@@ -64,3 +70,4 @@ for width in WIDTHS:
         f"| 3 x {width} | {timings[False]:.1f} | {timings[True]:.1f} "
         f"| {timings[False] / timings[True]:.1f}x | {difference:.1e} |"
     )
+print(f"load average at the end {os.getloadavg()[0]:.2f}")

@@ -21,6 +21,14 @@ products of a hand-written loop, while the gradient lands in ``.grad`` where ``t
 schedulers, gradient clipping and DDP's all-reduce find it. ``tests/test_cd.py`` checks that it
 equals autograd's gradient of the same expression written with :meth:`RBM.model_free_energy`.
 
+:meth:`ContrastiveDivergence.set_gradients` is the same step without autograd, the one
+:meth:`dbn.rbm.RBM.fit` runs: the chain writes into buffers allocated at the first step of each
+batch shape (:class:`Workspace`) and the gradient into ``.grad`` tensors kept from step to step,
+by the same operations in the same order (:func:`cd_gradients` is shared with the backward pass),
+so its gradients are bit for bit those of ``forward`` and ``backward``
+(``tests/test_speed_paths.py``); it skips the surrogate's value, which only a monitor reads,
+unless ``track_steps`` is set.
+
 A sparsity penalty (Hinton 2010, sec. 11) adds :math:`\lambda (q_j - p)` to the derivative with
 respect to each hidden unit's total input on the data side; it enters as ``hidden_offset``, which
 is subtracted from the data's hidden means.
@@ -35,9 +43,10 @@ from torch import Tensor, nn
 
 from dbn.energy import EnergyModel
 from dbn.precision import autocast
-from dbn.units import Units
+from dbn.units import BernoulliUnits, Units
 
-__all__ = ["ContrastiveDivergence", "FreeEnergyDifference", "free_energy_difference"]
+__all__ = ["Buffers", "ContrastiveDivergence", "FreeEnergyDifference", "Workspace", "cd_gradients",
+           "free_energy_difference", "surrogate_value"]
 
 
 def _mean_free_energy(visible: Units, hidden: Units, v: Tensor, x: Tensor, visible_bias: Tensor) -> Tensor:
@@ -45,6 +54,103 @@ def _mean_free_energy(visible: Units, hidden: Units, v: Tensor, x: Tensor, visib
     dtype = visible_bias.dtype
     base = visible.base(v).sum(dtype=dtype) - v.sum(0, dtype=dtype) @ visible_bias
     return (base - hidden.log_partition(x).sum(dtype=dtype)) / v.shape[0]
+
+
+class Buffers(dict):
+    """Named buffers of one batch shape (a dict, name -> tensor): ``buffers(name, shape, dtype)``
+    is the tensor of that name, allocated the first time it is asked for. A name stands for one
+    shape and dtype within a set of buffers."""
+
+    def __init__(self, device: torch.device) -> None:
+        super().__init__()
+        self.device = device
+
+    def __call__(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
+        tensor = self.get(name)
+        if tensor is None:
+            tensor = self[name] = torch.empty(shape, dtype=dtype, device=self.device)
+        return tensor
+
+
+class Workspace:
+    """The buffers of a training run: one :class:`Buffers` per batch shape, allocated at its first step.
+
+    A run asks for the same names and shapes at every step (a ragged last batch adds a second
+    set), so after the first step nothing is allocated: the memory stays warm in the caches, and
+    on a GPU its addresses are the same at every replay of a CUDA graph.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.groups: dict[Any, Buffers] = {}
+
+    def __call__(self, key: Any) -> Buffers:
+        """The buffers for ``key`` (a batch shape, or any name for buffers of fixed shapes)."""
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = Buffers(self.device)
+        return group
+
+    def tensors(self) -> list[Tensor]:
+        """Every buffer."""
+        return [tensor for group in self.groups.values() for tensor in group.values()]
+
+
+def cd_gradients(
+    v_data: Tensor,
+    p_data: Tensor,
+    v_model: Tensor,
+    p_model: Tensor,
+    scales: tuple[Tensor, Tensor],
+    dtype: torch.dtype,
+    compute: torch.dtype,
+    needs: tuple[bool, bool, bool] = (True, True, True),
+    out: Buffers | None = None,
+    grads: tuple[Tensor, Tensor, Tensor] | None = None,
+) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """The gradient of the CD surrogate with respect to the weights, visible and hidden biases.
+
+    ``scales`` are :math:`g/m` and :math:`g/n` (``g`` the incoming gradient, 1 for a loss), ``dtype``
+    the parameters' dtype and ``compute`` that of the chain's products (bfloat16 under autocast).
+    With ``out`` and ``grads`` the intermediates are written into buffers and the gradients into
+    ``grads``; the operations (and so the bits of the result) are the same either way.
+    """
+    scale_model, scale_data = scales
+    grad_weight, grad_visible, grad_hidden = (None, None, None) if grads is None else grads
+    # (g/m) (P_model^T V_model - (m/n) P_data^T V_data): the tensor g never becomes a Python
+    # number, so this never waits for the device (and can be captured in a CUDA graph)
+    ratio = -v_model.shape[0] / v_data.shape[0]
+    if needs[0] and compute != dtype and ratio == -1:
+        # reduced precision: the two terms nearly cancel, so round only their difference, by
+        # taking it inside one product (accumulated in float32): [P_m; P_d]^T [V_m; -V_d]
+        p_stacked = v_stacked = product = None
+        if out is None:
+            negated = v_data.to(compute).neg()
+        else:  # the same rounding, then the same (exact) negation, in buffers
+            rows, (n_hidden, n_visible) = v_model.shape[0] + v_data.shape[0], grad_weight.shape
+            p_stacked = out("p_stacked", (rows, n_hidden), compute)
+            v_stacked = out("v_stacked", (rows, n_visible), compute)
+            product = out("product", (n_hidden, n_visible), compute)
+            negated = out("v_negated", v_data.shape, compute).copy_(v_data).neg_()
+        stacked_p = torch.cat([p_model.to(compute), p_data.to(compute)], out=p_stacked)
+        stacked_v = torch.cat([v_model.to(compute), negated], out=v_stacked)
+        product = torch.mm(stacked_p.t(), stacked_v, out=product)
+        grad_weight = product.to(dtype) if grads is None else grad_weight.copy_(product)
+        grad_weight.mul_(scale_model)
+    elif needs[0]:
+        # full precision (also for reduced precision with unequal row counts, PCD with
+        # n_chains != batch size): .to(dtype) is a no-op for float32 inputs
+        grad_weight = torch.mm(p_model.t().to(dtype), v_model.to(dtype), out=grad_weight)
+        grad_weight.addmm_(p_data.t().to(dtype), v_data.to(dtype), alpha=ratio).mul_(scale_model)
+    if needs[1]:
+        grad_visible = torch.sum(v_model, 0, dtype=dtype, out=grad_visible)
+        term = None if out is None else out("v_sum", grad_visible.shape, dtype)
+        grad_visible.mul_(scale_model).sub_(torch.sum(v_data, 0, dtype=dtype, out=term).mul_(scale_data))
+    if needs[2]:
+        grad_hidden = torch.sum(p_model, 0, dtype=dtype, out=grad_hidden)
+        term = None if out is None else out("p_sum", grad_hidden.shape, dtype)
+        grad_hidden.mul_(scale_model).sub_(torch.sum(p_data, 0, dtype=dtype, out=term).mul_(scale_data))
+    return grad_weight, grad_visible, grad_hidden
 
 
 class FreeEnergyDifference(torch.autograd.Function):
@@ -75,32 +181,11 @@ class FreeEnergyDifference(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         v_data, p_data, v_model, p_model = ctx.saved_tensors
-        scale_model, scale_data = grad / v_model.shape[0], grad / v_data.shape[0]
-        grad_weight = grad_visible = grad_hidden = None
-        dtype, compute = grad.dtype, ctx.compute_dtype
-        # (g/m) (P_model^T V_model - (m/n) P_data^T V_data): the tensor g never becomes a Python
-        # number, so backward never waits for the device (and can be captured in a CUDA graph)
-        ratio = -v_model.shape[0] / v_data.shape[0]
-        if ctx.needs_input_grad[0] and compute != dtype and ratio == -1:
-            # reduced precision: the two terms nearly cancel, so round only their difference, by
-            # taking it inside one product (accumulated in float32): [P_m; P_d]^T [V_m; -V_d]
-            stacked_p = torch.cat([p_model.to(compute), p_data.to(compute)])
-            stacked_v = torch.cat([v_model.to(compute), v_data.to(compute).neg()])
-            grad_weight = torch.mm(stacked_p.T, stacked_v).to(dtype).mul_(scale_model)
-        elif ctx.needs_input_grad[0]:
-            # full precision (also for reduced precision with unequal row counts, PCD with
-            # n_chains != batch size): .to(dtype) is a no-op for float32 inputs
-            grad_weight = torch.mm(p_model.T.to(dtype), v_model.to(dtype))
-            grad_weight.addmm_(p_data.T.to(dtype), v_data.to(dtype), alpha=ratio).mul_(scale_model)
-        if ctx.needs_input_grad[1]:
-            grad_visible = (
-                v_model.sum(0, dtype=dtype).mul_(scale_model).sub_(v_data.sum(0, dtype=dtype).mul_(scale_data))
-            )
-        if ctx.needs_input_grad[2]:
-            grad_hidden = (
-                p_model.sum(0, dtype=dtype).mul_(scale_model).sub_(p_data.sum(0, dtype=dtype).mul_(scale_data))
-            )
-        return (grad_weight, grad_visible, grad_hidden) + (None,) * 8
+        scales = (grad / v_model.shape[0], grad / v_data.shape[0])
+        gradients = cd_gradients(
+            v_data, p_data, v_model, p_model, scales, grad.dtype, ctx.compute_dtype, tuple(ctx.needs_input_grad[:3])
+        )
+        return gradients + (None,) * 8
 
 
 def free_energy_difference(rbm: EnergyModel, v_data: Tensor, x_data: Tensor, p_data: Tensor, v_model: Tensor,
@@ -132,16 +217,138 @@ def free_energy_difference(rbm: EnergyModel, v_data: Tensor, x_data: Tensor, p_d
     return loss
 
 
+def surrogate_value(rbm: EnergyModel, v_data: Tensor, x_data: Tensor, v_model: Tensor, x_model: Tensor,
+                    hidden_offset: Tensor | None = None, precision: str = "float32") -> Tensor:
+    """The value of :func:`free_energy_difference` alone (no autograd node), computed as there
+    (the penalty's product under the autocast of ``precision``)."""
+    with torch.autocast(v_data.device.type, enabled=False):
+        loss = _mean_free_energy(rbm.visible, rbm.hidden, v_data, x_data, rbm.visible_bias) - _mean_free_energy(
+            rbm.visible, rbm.hidden, v_model, x_model, rbm.visible_bias
+        )
+    if hidden_offset is not None:
+        with autocast(precision, v_data.device):
+            loss = loss + (x_data.mean(0) @ hidden_offset)
+    return loss
+
+
+class _Layers:
+    """The chain's maps: through the model's own methods (allocating, under autocast where it is
+    on), or, after :meth:`begin`, into buffers by the same operations.
+
+    In the buffered form ``hidden_input`` and ``visible_input`` are the products of
+    :meth:`dbn.rbm.RBM.hidden_input` (``W v + c``) and :meth:`~dbn.rbm.RBM.visible_input`
+    (``W^T h + b``) with ``out=``; under bfloat16 their operands are first rounded to bfloat16 into
+    buffers, as :func:`torch.autocast` rounds them (:meth:`begin` rounds the parameters once per
+    step). Bernoulli units sample and take means in place; other unit types use their own
+    (allocating) methods. Used without autograd only.
+    """
+
+    def __init__(self, rbm: EnergyModel, workspace: Workspace | None, precision: str) -> None:
+        self.rbm, self.workspace = rbm, workspace
+        self.dtype = rbm.weight.dtype
+        self.compute = torch.bfloat16 if precision == "bfloat16" else self.dtype
+        self.sample_dtype = torch.promote_types(self.compute, torch.float32)  # of the uniforms, as in BernoulliUnits
+        self.out: Buffers | None = None
+        self.bernoulli_hidden = self.bernoulli_visible = False
+        self.gradients: tuple[Tensor, Tensor, Tensor] | None = None
+
+    def begin(self, key: Any) -> _Layers:
+        """Start a step whose batch shape is ``key``: its buffers, this step's parameters."""
+        rbm, workspace, compute = self.rbm, self.workspace, self.compute
+        self.out = workspace(key)
+        self.bernoulli_hidden = type(rbm.hidden) is BernoulliUnits
+        self.bernoulli_visible = type(rbm.visible) is BernoulliUnits
+        self.parameters = weight, visible_bias, hidden_bias = rbm.weight, rbm.visible_bias, rbm.hidden_bias
+        if compute != weight.dtype:
+            cast = workspace("parameters")
+            weight = cast("weight", weight.shape, compute).copy_(weight)
+            visible_bias = cast("visible_bias", visible_bias.shape, compute).copy_(visible_bias)
+            hidden_bias = cast("hidden_bias", hidden_bias.shape, compute).copy_(hidden_bias)
+        self.weight, self.weight_t, self.visible_bias, self.hidden_bias = weight, weight.t(), visible_bias, hidden_bias
+        if self.gradients is None:
+            grads = workspace("gradients")
+            self.gradients = tuple(grads(name, p.shape, p.dtype) for name, p in zip(
+                ("weight", "visible_bias", "hidden_bias"), self.parameters, strict=True))
+        return self
+
+    def _cast(self, t: Tensor, name: str) -> Tensor:
+        """``t`` rounded to the compute dtype into a buffer (the rounding autocast does)."""
+        cast = self.out.get(name)
+        if cast is None:
+            cast = self.out(name, t.shape, self.compute)
+        return cast.copy_(t)
+
+    def hidden_input(self, v: Tensor, name: str) -> Tensor:
+        out = self.out
+        if out is None:
+            return self.rbm.hidden_input(v)
+        if v.dtype != self.compute:
+            v = self._cast(v, name + "_cast")
+        result = out.get(name)
+        if result is None:
+            result = out(name, (v.shape[0], self.weight.shape[0]), self.compute)
+        return torch.addmm(self.hidden_bias, v, self.weight_t, out=result)
+
+    def visible_input(self, h: Tensor, name: str) -> Tensor:
+        out = self.out
+        if out is None:
+            return self.rbm.visible_input(h)
+        if h.dtype != self.compute:
+            h = self._cast(h, name + "_cast")
+        result = out.get(name)
+        if result is None:
+            result = out(name, (h.shape[0], self.weight.shape[1]), self.compute)
+        return torch.addmm(self.visible_bias, h, self.weight, out=result)
+
+    def hidden_mean(self, x: Tensor, name: str) -> Tensor:
+        if self.out is None or not self.bernoulli_hidden:
+            return self.rbm.hidden.mean(x)
+        return torch.sigmoid(x, out=self.out(name, x.shape, x.dtype))
+
+    def visible_mean(self, z: Tensor, name: str) -> Tensor:
+        if self.out is None or not self.bernoulli_visible:
+            return self.rbm.visible.mean(z)
+        return torch.sigmoid(z, out=self.out(name, z.shape, z.dtype))
+
+    def hidden_sample(self, x: Tensor, generator: torch.Generator, name: str, mean: Tensor | None = None) -> Tensor:
+        if self.out is None or not self.bernoulli_hidden:
+            units = self.rbm.hidden
+            return units.sample(x, generator) if mean is None else units.sample(x, generator, mean=mean)
+        return self._bernoulli(x if mean is None else None, mean, generator, name)
+
+    def visible_sample(self, z: Tensor, generator: torch.Generator, name: str) -> Tensor:
+        if self.out is None or not self.bernoulli_visible:
+            return self.rbm.visible.sample(z, generator)
+        return self._bernoulli(z, None, generator, name)
+
+    def _bernoulli(self, z: Tensor | None, p: Tensor | None, generator: torch.Generator, name: str) -> Tensor:
+        """BernoulliUnits.sample in buffers: the same float32 uniforms (``uniform_`` is what
+        ``torch.rand`` calls), and 1 where u < p. There it is ceil(p - u) (and abs for ceil's -0):
+        for p in [0, 1] and u in [0, 1) the difference of two floats is positive exactly when p > u,
+        so ``p > u`` written as a float is the same number, in one operation instead of three (a
+        NaN probability, possible only once the parameters are NaN, gives 0 here, NaN there)."""
+        out = self.out
+        if p is None:
+            p = torch.sigmoid(z, out=out(name + "_mean", z.shape, z.dtype))
+        u = out(name, p.shape, self.sample_dtype).uniform_(generator=generator)
+        return torch.gt(p, u, out=u)
+
+
 class ContrastiveDivergence(nn.Module):
     """The CD-k (or PCD-k) objective of an RBM: ``loss = objective(v_data)``, then ``backward``.
 
     The forward pass runs the Gibbs chain without autograd, from the data (CD) or from the
     persistent chains (PCD), and returns :func:`free_energy_difference` of the chain's two ends.
     Everything it changes is changed in place on the device: the persistent chains, the running
-    hidden activity of the sparsity penalty, and the running sums behind the per-epoch monitors
-    ``cd_loss`` and ``batch_recon_mse``. A step therefore never waits for the device, has the same
+    hidden activity of the sparsity penalty, and (with ``track_steps``) the running sums of the
+    surrogate and the reconstruction error that :meth:`read_monitors` averages. A step therefore
+    never waits for the device, has the same
     memory addresses every time (so it can be captured in a CUDA graph, :mod:`dbn.graphs`), and
     can be wrapped in ``DistributedDataParallel``, whose all-reduce then averages the CD gradient.
+
+    :meth:`set_gradients` is the step without autograd and without allocation (see the module
+    docstring); :meth:`epoch_monitors` computes ``cd_loss`` and ``batch_recon_mse`` once, on given
+    rows, for runs that do not track them at every step (:meth:`dbn.rbm.RBM.fit`).
 
     Parameters
     ----------
@@ -161,6 +368,10 @@ class ContrastiveDivergence(nn.Module):
     precision : str
         ``"bfloat16"`` runs the chain and the gradient's products under :func:`torch.autocast`
         (:mod:`dbn.precision`).
+    track_steps : bool
+        Add every step's surrogate value and reconstruction error to the running sums read by
+        :meth:`read_monitors` (``forward`` always returns the value; :meth:`set_gradients`
+        computes it only for this).
     """
 
     def __init__(
@@ -174,6 +385,7 @@ class ContrastiveDivergence(nn.Module):
         sparsity_target: float | None = None,
         sparsity_cost: float = 0.0,
         precision: str = "float32",
+        track_steps: bool = True,
     ) -> None:
         super().__init__()
         self.rbm = rbm
@@ -182,6 +394,7 @@ class ContrastiveDivergence(nn.Module):
         self.chains = chains
         self.sample_visible = sample_visible
         self.precision = precision
+        self.track_steps = track_steps
         device, dtype = rbm.weight.device, rbm.weight.dtype
         self.sparsity = None
         if sparsity_target is not None and sparsity_cost > 0:
@@ -189,43 +402,102 @@ class ContrastiveDivergence(nn.Module):
             self.running_activity = torch.full((rbm.n_hidden,), sparsity_target, device=device, dtype=dtype)
         # running sums of cd_loss and batch_recon_mse, and the number of batches
         self.totals = torch.zeros(3, device=device, dtype=torch.float64)
+        self.workspace = Workspace(device)
+        self.layers = _Layers(rbm, self.workspace, precision)
+        self.scales: dict[tuple[int, int], tuple[Tensor, Tensor]] = {}
+
+    def _chain(self, v_data: Tensor, layers: _Layers, generator: torch.Generator,
+               chains: Tensor | None) -> tuple[Tensor, ...]:
+        """The Gibbs chain: ``x_data, p_data, v_model, x_model, p_model`` (no autograd)."""
+        x_data = layers.hidden_input(v_data, "x_data")
+        p_data = layers.hidden_mean(x_data, "p_data")
+        if chains is None:
+            h = layers.hidden_sample(x_data, generator, "h", mean=p_data)
+        else:
+            h = layers.hidden_sample(layers.hidden_input(chains, "x_chains"), generator, "h")
+        k = self.k
+        for step in range(k):
+            z = layers.visible_input(h, "z")
+            if step == k - 1 and chains is None and not self.sample_visible:
+                v_model = layers.visible_mean(z, "v_mean")
+            else:
+                v_model = layers.visible_sample(z, generator, "v_sample")
+            x_model = layers.hidden_input(v_model, "x_model")
+            if step < k - 1:
+                h = layers.hidden_sample(x_model, generator, "h")
+        p_model = layers.hidden_mean(x_model, "p_model")
+        return x_data, p_data, v_model, x_model, p_model
+
+    def _offset(self, p_data: Tensor | None) -> Tensor | None:
+        """The sparsity penalty's offset; with ``p_data``, after updating the running activity."""
+        if self.sparsity is None:
+            return None
+        target, cost = self.sparsity
+        if p_data is not None:
+            self.running_activity.mul_(0.9).add_(p_data.mean(0), alpha=0.1)
+        # d/dx of the cross-entropy between target and running activity is (q - p)
+        return cost * (self.running_activity - target)
 
     def forward(self, v_data: Tensor) -> Tensor:
         """The surrogate loss of one step on the (standardised) batch ``v_data``."""
-        rbm, generator = self.rbm, self.generator
         with autocast(self.precision, v_data.device):
             with torch.no_grad():
-                x_data = rbm.hidden_input(v_data)
-                p_data = rbm.hidden.mean(x_data)
-                if self.chains is None:
-                    h = rbm.hidden.sample(x_data, generator, mean=p_data)
-                else:
-                    h = rbm.hidden.sample(rbm.hidden_input(self.chains), generator)
-                for step in range(self.k):
-                    z = rbm.visible_input(h)
-                    if step == self.k - 1 and self.chains is None and not self.sample_visible:
-                        v_model = rbm.visible.mean(z)
-                    else:
-                        v_model = rbm.visible.sample(z, generator)
-                    x_model = rbm.hidden_input(v_model)
-                    if step < self.k - 1:
-                        h = rbm.hidden.sample(x_model, generator)
-                p_model = rbm.hidden.mean(x_model)
-                offset = None
-                if self.sparsity is not None:
-                    target, cost = self.sparsity
-                    self.running_activity.mul_(0.9).add_(p_data.mean(0), alpha=0.1)
-                    # d/dx of the cross-entropy between target and running activity is (q - p)
-                    offset = cost * (self.running_activity - target)
-            loss = free_energy_difference(rbm, v_data, x_data, p_data, v_model, x_model, p_model, offset)
+                x_data, p_data, v_model, x_model, p_model = self._chain(
+                    v_data, _Layers(self.rbm, None, self.precision), self.generator, self.chains
+                )
+                offset = self._offset(p_data)
+            loss = free_energy_difference(self.rbm, v_data, x_data, p_data, v_model, x_model, p_model, offset)
         with torch.no_grad():
-            if self.chains is None:
-                error = (v_data - v_model).square().mean(dtype=torch.float64)
-            else:
+            if self.chains is not None:
                 self.chains.copy_(v_model)
-                error = torch.zeros((), device=v_data.device, dtype=torch.float64)
-            self.totals.add_(torch.stack([loss.detach().double(), error, torch.ones_like(error)]))
+            if self.track_steps:
+                self._add_to_totals(loss.detach(), v_data, v_model)
         return loss
+
+    def set_gradients(self, v_data: Tensor) -> None:
+        """One step's CD gradient on the (standardised) batch ``v_data``, written into the ``.grad``
+        of the weights and biases (replacing what was there), without autograd.
+
+        The same chain and gradient as :meth:`forward` followed by ``backward`` (bit for bit), with
+        every intermediate in the buffers of :attr:`workspace`, and the ``.grad`` tensors kept from
+        one call to the next: with Bernoulli units in float32 a step allocates nothing after the
+        first of its batch shape (other unit types allocate in their own methods, bfloat16 in the
+        float32 sums of its bias gradients). The persistent chains and the running activity
+        change as in :meth:`forward`; the surrogate's value is computed only with ``track_steps``.
+        """
+        if torch.is_grad_enabled():  # (a caller that runs many steps disables it once, around them)
+            with torch.no_grad():
+                return self.set_gradients(v_data)
+        chains = self.chains
+        n_data, n_model = v_data.shape[0], v_data.shape[0] if chains is None else chains.shape[0]
+        layers = self.layers.begin((n_data, n_model))
+        x_data, p_data, v_model, x_model, p_model = self._chain(v_data, layers, self.generator, chains)
+        offset = self._offset(p_data)
+        if offset is not None:
+            kind = torch.promote_types(p_data.dtype, offset.dtype)
+            p_data = torch.sub(p_data, offset, out=layers.out("p_offset", p_data.shape, kind))
+        scales = self.scales.get((n_model, n_data))
+        if scales is None:  # 1/m and 1/n as backward computes them from a unit gradient
+            one = torch.ones((), dtype=layers.dtype, device=v_data.device)
+            scales = self.scales[n_model, n_data] = (one / n_model, one / n_data)
+        gradients = layers.gradients
+        cd_gradients(v_data, p_data, v_model, p_model, scales, layers.dtype, layers.compute, out=layers.out,
+                     grads=gradients)
+        for parameter, gradient in zip(layers.parameters, gradients, strict=True):
+            if parameter.grad is not gradient:
+                parameter.grad = gradient
+        if chains is not None:
+            chains.copy_(v_model)
+        if self.track_steps:
+            loss = surrogate_value(layers.rbm, v_data, x_data, v_model, x_model, offset, self.precision)
+            self._add_to_totals(loss, v_data, v_model)
+
+    def _add_to_totals(self, loss: Tensor, v_data: Tensor, v_model: Tensor) -> None:
+        if self.chains is None:
+            error = (v_data - v_model).square().mean(dtype=torch.float64)
+        else:
+            error = torch.zeros((), device=v_data.device, dtype=torch.float64)
+        self.totals.add_(torch.stack([loss.double(), error, torch.ones_like(error)]))
 
     def read_monitors(self) -> dict[str, float | None]:
         """Means of ``cd_loss`` and ``batch_recon_mse`` since the last call (one device sync)."""
@@ -235,3 +507,23 @@ class ContrastiveDivergence(nn.Module):
             return {"cd_loss": None, "batch_recon_mse": None}
         loss, error = loss / batches, error / batches
         return {"cd_loss": loss, "batch_recon_mse": None if self.chains is not None else error}
+
+    @torch.no_grad()
+    def epoch_monitors(self, v_rows: Tensor, generator: torch.Generator) -> dict[str, float | None]:
+        """``cd_loss`` and ``batch_recon_mse`` of the current model on the (standardised) rows ``v_rows``.
+
+        CD: the surrogate and the reconstruction error of one CD-k chain started at ``v_rows``,
+        whose random numbers come from ``generator`` (not the training generator, whose sequence
+        this leaves alone). PCD: the surrogate between ``v_rows`` and the persistent chains as they
+        are (no random numbers); ``batch_recon_mse`` is None. Computed in the parameters' dtype,
+        the running activity of the sparsity penalty read, not updated.
+        """
+        rbm = self.rbm
+        if self.chains is None:
+            x_data, _, v_model, x_model, _ = self._chain(v_rows, _Layers(rbm, None, "float32"), generator, None)
+            error = float((v_rows - v_model).square().mean(dtype=torch.float64))
+        else:
+            x_data, v_model, error = rbm.hidden_input(v_rows), self.chains, None
+            x_model = rbm.hidden_input(v_model)
+        loss = surrogate_value(rbm, v_rows, x_data, v_model, x_model, self._offset(None))
+        return {"cd_loss": float(loss), "batch_recon_mse": error}

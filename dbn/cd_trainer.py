@@ -7,6 +7,15 @@ fixed rows the monitors of :mod:`dbn.monitors` are computed on. :func:`train_rbm
 behind :meth:`dbn.rbm.RBM.fit` and :meth:`~dbn.rbm.RBM.resume`: it reads the data and its
 statistics, initialises the model, builds a :class:`CDTrainer` (restoring an interrupted run's
 training state, :mod:`dbn.resume`) and hands it to :func:`dbn.loop.run_epochs`.
+
+What a step costs (``docs/performance.md``): in one process a step is
+:meth:`dbn.cd.ContrastiveDivergence.set_gradients` (the CD gradient without autograd, into
+buffers kept from step to step) and :class:`OptimizerStep` (the default SGD's fused kernel
+without the Python around it), bit for bit the results of ``forward``, ``backward`` and
+``optimizer.step()``, which distributed runs take (DDP's all-reduce hooks into the backward pass).
+Nothing that only feeds a monitor runs in a step: ``cd_loss`` and ``batch_recon_mse`` are
+measured after each epoch on :data:`CD_MONITOR_ROWS` monitoring rows, with a generator of their
+own. The data statistics of in-memory data come from :func:`in_memory_statistics`.
 """
 
 from __future__ import annotations
@@ -32,10 +41,14 @@ from dbn.precision import matmul_precision
 from dbn.resume import EpochCheckpoint, check_fingerprint, check_writable, fingerprint
 from dbn.validation import check_flag, check_positive, check_seed, resolve_device
 
-__all__ = ["MAX_UPDATE_RATIO", "CDRun", "CDTrainer", "SaveTo", "checkpoint_writer", "make_optimizer", "train_rbm"]
+__all__ = ["CD_MONITOR_ROWS", "MAX_UPDATE_RATIO", "CDRun", "CDTrainer", "OptimizerStep", "SaveTo", "checked_statistics",
+           "checkpoint_writer", "in_memory_statistics", "make_optimizer", "train_rbm"]
 
 #: a first update of an epoch that changes the weights by more than this many times their norm has diverged
 MAX_UPDATE_RATIO = 10.0
+#: monitoring rows on which the CD chain of ``cd_loss`` and ``batch_recon_mse`` runs after each epoch: their
+#: means over 256 rows vary by about 1/16 of the spread between rows, small next to their change in training
+CD_MONITOR_ROWS = 256
 
 
 def make_optimizer(rbm: EnergyModel, config: CDConfig, lr: float) -> torch.optim.Optimizer:
@@ -50,6 +63,64 @@ def make_optimizer(rbm: EnergyModel, config: CDConfig, lr: float) -> torch.optim
             raise TypeError(f"optimizer must return a torch.optim.Optimizer, got {type(optimizer).__name__}")
         return optimizer
     return torch.optim.SGD(groups, lr=lr, momentum=config.momentum_schedule()(0), fused=True)
+
+
+class OptimizerStep:
+    """``optimizer.step()``; for :func:`make_optimizer`'s own fused SGD, its kernel called directly.
+
+    ``torch.optim.SGD.step`` spends about 20 microseconds of Python per call (hooks, grouping the
+    tensors by device and dtype) around one fused kernel per parameter group: as much as the rest
+    of a CD-1 step of a small RBM. Once the momentum buffers exist (after the first step, taken by
+    ``step()`` itself) this calls the same kernel, ``torch._fused_sgd_``, with each group's current
+    hyper-parameters and the buffers in the optimiser's state, so the result is bit for bit that
+    of ``step()`` and the state (``state_dict``, a reloaded state) stays the optimiser's own. Any
+    other optimiser, or a torch without that kernel, goes through ``step()``. Call :meth:`reset`
+    after loading a state into the optimiser.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, *, direct: bool) -> None:
+        self.optimizer = optimizer
+        kernel = getattr(torch, "_fused_sgd_", None)
+        fused = type(optimizer) is torch.optim.SGD and all(group.get("fused") for group in optimizer.param_groups)
+        self.kernel = kernel if direct and fused else None
+        self.plan: list[tuple[dict, list[Tensor], list[Tensor], list[Tensor]]] | None = None
+        self.pairs: list[tuple[Tensor, Tensor]] = []  # each parameter and the gradient the plan holds
+
+    def reset(self) -> None:
+        """Forget the tensors of the last step (the optimiser's state was replaced)."""
+        self.plan = None
+
+    def __call__(self) -> None:
+        plan = self.plan
+        if plan is None or any(p.grad is not g for p, g in self.pairs):
+            plan = self.plan = self._plan()
+        if plan is None:
+            self.optimizer.step()
+            return
+        with torch.no_grad():
+            for group, params, grads, buffers in plan:
+                self.kernel(params, grads, buffers, weight_decay=group["weight_decay"], momentum=group["momentum"],
+                            lr=group["lr"], dampening=group["dampening"], nesterov=False, maximize=False,
+                            is_first_step=False)
+
+    def _plan(self) -> list[tuple[dict, list[Tensor], list[Tensor], list[Tensor]]] | None:
+        """Each group with its parameters, gradients and momentum buffers; None when a group cannot
+        go through the kernel now (no momentum buffers yet, a missing gradient, a tensor learning
+        rate, Nesterov or maximise options)."""
+        if self.kernel is None:
+            return None
+        plan, state = [], self.optimizer.state
+        for group in self.optimizer.param_groups:
+            params = list(group["params"])
+            grads = [p.grad for p in params]
+            if any(g is None for g in grads) or not isinstance(group["lr"], float):
+                return None
+            buffers = [] if group["momentum"] == 0 else [state[p].get("momentum_buffer") for p in params]
+            if any(buffer is None for buffer in buffers) or group["nesterov"] or group["maximize"]:
+                return None
+            plan.append((group, params, grads, buffers))
+        self.pairs = [(p, p.grad) for _, params, _, _ in plan for p in params]
+        return plan
 
 
 class CDTrainer:
@@ -103,9 +174,14 @@ class CDTrainer:
             sparsity_target=config.sparsity_target,
             sparsity_cost=config.sparsity_cost,
             precision=config.precision,
+            track_steps=False,  # cd_loss and batch_recon_mse are measured once per epoch
         )
         # distributed: DDP averages the gradient over ranks (the statistics are equal everywhere)
         self.parallel = data_parallel(self.objective, rbm.weight.device, sync_buffers=False)
+        # one process: the gradient without autograd (ContrastiveDivergence.set_gradients); DDP
+        # needs the backward pass, whose hooks all-reduce the gradient
+        self.direct = self.parallel is self.objective
+        self.update = OptimizerStep(self.optimizer, direct=self.direct and config.optimizer is None)
         self.weight_before = torch.empty_like(rbm.weight)
         self.update_ratio = torch.zeros((), device=rbm.weight.device, dtype=rbm.weight.dtype)
         in_memory = source.in_memory and not is_distributed()
@@ -128,6 +204,7 @@ class CDTrainer:
         """Continue from :meth:`state`'s output (the parameters are loaded separately)."""
         objective, device = self.objective, self.rbm.weight.device
         self.optimizer.load_state_dict(state["optimizer"])
+        self.update.reset()
         self.generator.set_state(state["generator"])
         if state["chains"] is not None:
             objective.chains.copy_(state["chains"].to(device))
@@ -141,10 +218,15 @@ class CDTrainer:
 
     def step(self, batch: Tensor) -> None:
         """One update on a batch of raw rows."""
+        if self.direct:
+            with torch.no_grad():
+                self.objective.set_gradients(self.rbm.standardize(batch))
+                self.update()
+            return
         loss = self.parallel(self.rbm.standardize(batch))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        self.optimizer.step()
+        self.update()
 
     def first_step(self, batch: Tensor) -> None:
         """An update that also measures :math:`\\|\\Delta W\\| / \\|W\\|` on the device."""
@@ -198,7 +280,10 @@ class CDTrainer:
             "seconds": seconds,
             "lr": group.get("lr"),
             "momentum": group.get("momentum"),
-            **self.objective.read_monitors(),
+            # the CD chain of the monitors has its own generator, the same at every epoch: the
+            # training generator's sequence stays that of a run without monitors, and the values
+            # of successive epochs differ by the change of the model, not of the random numbers
+            **self.objective.epoch_monitors(rows[:CD_MONITOR_ROWS], torch.Generator(rows.device).manual_seed(0)),
         }
         return reduce_record(record, rbm.weight.device)
 
@@ -297,13 +382,8 @@ def train_rbm(
     )
     V_val = None if X_val is None else rbm.check_visible(X_val, "X_val").to(device)
     use_graph = use_cuda_graph(config, source.in_memory, device)
-    stats = source.statistics(
-        n_features=rbm.n_visible, unit_interval=rbm.visible.unit_interval, sample_size=config.monitor_size
-    )
-    data = fingerprint(stats.mean, stats.std)
-    if state is not None:
-        check_fingerprint(state["data"], data)
-    elif not run.warm_start:
+    stats, data = checked_statistics(source, rbm, config, state)
+    if state is None and not run.warm_start:
         start_from(rbm, stats, generator)
     first_epoch = len(rbm.history_) - (state["done"] if state is not None else 0)
     trainer = CDTrainer(
@@ -381,6 +461,85 @@ def use_cuda_graph(config: CDConfig, in_memory: bool, device: torch.device) -> b
         and not is_distributed()
         and hasattr(torch.cuda.CUDAGraph, "register_generator_state")
     )
+
+
+def in_memory_statistics(source: BatchSource, sample_size: int, chunk_size: int = 1024) -> DataStatistics:
+    """:meth:`BatchSource.statistics` of in-memory data in one process, faster and more accurately.
+
+    There the float64 moments of chunks are merged one chunk after another (Chan et al.'s update of
+    a running mean and variance, a division per element); here the mean is one pass of float64
+    sums and the variance a second pass over the deviations from it, in chunks of ``chunk_size``
+    rows (4 times faster on 60,000 x 500 grey levels). Binary data, held as ``uint8``, needs only
+    the counts of ones, exact sums of float32 chunks (each below :math:`2^{24}`), and its variance
+    is :math:`p (1 - p)` (30 times faster on MNIST). The results differ from the general ones in
+    the last bits of float64 (they are more accurate), not in float32; the sample of
+    rows is drawn exactly as there, with the same random numbers. :func:`checked_statistics` makes
+    sure the float32 values are the same.
+    """
+    data, n = source.data, source.data.shape[0]
+    total = torch.zeros(data.shape[1], dtype=torch.float64, device=data.device)
+    binary = data.dtype == torch.uint8
+    # one buffer for the chunks' conversions: fresh chunks of megabytes would each be new pages
+    rows = torch.empty(min(chunk_size, n), data.shape[1], dtype=torch.float32 if binary else torch.float64,
+                       device=data.device)
+    for chunk in data.split(chunk_size):
+        total += rows[: chunk.shape[0]].copy_(chunk).sum(0) if binary else chunk.sum(0, dtype=torch.float64)
+    mean = total / n
+    if binary:
+        variance = mean * (1 - mean)
+    else:
+        squares = torch.zeros_like(mean)
+        for chunk in data.split(chunk_size):
+            squares += torch.sub(chunk, mean, out=rows[: chunk.shape[0]]).square_().sum(0)
+        variance = squares / n
+    picked = torch.randperm(n, generator=source.generator, device=data.device)[:sample_size]
+    return DataStatistics(mean, variance.clamp_(min=0).sqrt_(), source.gather(picked))
+
+
+def same_float32(values: Tensor, rtol: float = 1e-12) -> bool:
+    """Whether every float64 value rounds to the float32 of every number within ``rtol`` of it.
+
+    The general statistics and :func:`in_memory_statistics` agree to far better than 1e-12 (both
+    are float64 computations of the same moments), so where this holds the model's float32
+    statistics, and so its training, are the same from either.
+    """
+    return torch.equal((values * (1 - rtol)).float(), (values * (1 + rtol)).float())
+
+
+def checked_statistics(source: BatchSource, rbm: Any, config: CDConfig,
+                       state: dict | None) -> tuple[DataStatistics, dict]:
+    """The data statistics of a run and their fingerprint, checked against a resumed run's.
+
+    In-memory data in one process, for a float32 model, takes :func:`in_memory_statistics`, unless
+    a value lies so close to a float32 tie that the two computations might round it apart (then
+    the general statistics are computed, from the same random numbers); a checkpoint whose
+    fingerprint came from the general statistics (written before they were used) is recognised by
+    computing those too.
+    """
+    fast = source.in_memory and not is_distributed() and rbm.weight.dtype == torch.float32
+    stats = None
+    if fast:
+        state_before = source.generator.get_state() if source.generator is not None else None
+        stats = in_memory_statistics(source, config.monitor_size)
+        if not (same_float32(stats.mean) and same_float32(stats.std)):  # a value next to a float32 tie
+            if state_before is not None:
+                source.generator.set_state(state_before)
+            stats, fast = None, False
+    if stats is None:
+        stats = source.statistics(
+            n_features=rbm.n_visible, unit_interval=rbm.visible.unit_interval, sample_size=config.monitor_size
+        )
+    data = fingerprint(stats.mean, stats.std)
+    if state is not None:
+        try:
+            check_fingerprint(state["data"], data)
+        except ValueError:
+            if not fast:
+                raise
+            general = source.statistics(n_features=rbm.n_visible, unit_interval=rbm.visible.unit_interval,
+                                        sample_size=1)
+            check_fingerprint(state["data"], fingerprint(general.mean, general.std))
+    return stats, data
 
 
 def start_from(rbm: Any, stats: DataStatistics, generator: torch.Generator) -> None:

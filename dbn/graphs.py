@@ -18,8 +18,11 @@ full batches:
 3. the ragged last batch, :math:`n \bmod B` rows, runs eagerly, so every row is used.
 
 Without CUDA (or with ``use_graph=False``) the same plan runs eagerly, so the CPU tests exercise
-the bookkeeping that the GPU path replays. Captured graphs bake in the optimiser's
-hyper-parameters: call :meth:`EpochRunner.reset` when they change (a momentum schedule, say).
+the bookkeeping that the GPU path replays. The batches of step 2 are gathered into one static
+buffer, so eager steps allocate nothing for their data either (and nothing at all when the step
+is :meth:`dbn.cd.ContrastiveDivergence.set_gradients` in float32). Captured graphs bake in the
+optimiser's hyper-parameters: call :meth:`EpochRunner.reset` when they change (a momentum
+schedule, say).
 """
 
 from __future__ import annotations
@@ -64,6 +67,11 @@ class EpochRunner:
         batch_size = min(source.batch_size, source.data.shape[0])
         self.chunk = max(1, min(chunk, source.data.shape[0] // batch_size - 1))
         self.index = torch.empty(self.chunk, batch_size, dtype=torch.long, device=source.data.device)
+        # the full batches of the chunks are gathered into one buffer (converted into a second one
+        # when the data is held in another dtype, binary data as uint8): no allocation per step
+        data = source.data
+        self.raw = torch.empty(batch_size, *data.shape[1:], dtype=data.dtype, device=data.device)
+        self.batch = self.raw if data.dtype == source.dtype else torch.empty_like(self.raw, dtype=source.dtype)
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
         self.pool = None
         self.stream = torch.cuda.Stream(source.data.device) if use_graph else None
@@ -89,8 +97,11 @@ class EpochRunner:
         return n_full + (order.shape[0] > n_full * rows_per_step)
 
     def _steps(self, steps: int) -> None:
+        data, raw, batch = self.source.data, self.raw, self.batch
         for position in range(steps):
-            self.step(self.source.gather(self.index[position]))
+            # BatchSource.gather, into the buffers
+            torch.index_select(data, 0, self.index[position], out=raw)
+            self.step(raw if batch is raw else batch.copy_(raw))
 
     def _run_chunk(self, steps: int) -> None:
         if not self.use_graph:

@@ -7,6 +7,12 @@ r"""Plain MLPs and many of them evaluated as one: the networks the comparisons t
   in one tensor, the ``M`` products of a layer in one grouped matrix product
   (``torch.baddbmm``), and :meth:`StackedMLP.unstack` to get any of them back as a plain
   ``nn.Sequential``.
+
+The stacked weights are held transposed, (M, in, out), the layout in which the grouped products
+take them as they are: with the models' own (out, in) layout every product would read a
+transposed view and every weight gradient would come out transposed and be copied into the
+parameter's layout, which costs 16-21% of a training step of 50 networks of 3 x 32 to 3 x 128
+ReLU units on the digits (``benchmarks/compare_speed.py``; ``docs/performance.md``).
 """
 
 from __future__ import annotations
@@ -66,11 +72,12 @@ class StackedMLP(nn.Module):
     r"""``M`` MLPs of one architecture and activation, evaluated together on the same batch.
 
     Layer :math:`l` holds the weights of every model in one tensor of shape
-    (M, out, in); a batch ``x`` of shape (B, in) gives outputs of shape (B, M, out), rows first as
-    :func:`dbn.training.train_network` expects, through :math:`z = b + h W^\top` per model
-    (``torch.baddbmm``). The activation acts on the last dimension (maxout included). Each
-    ``nn.BatchNorm1d`` of the models becomes one ``nn.BatchNorm1d`` over the M x C channels of
-    the batch laid out as (B, M C): every channel of every model gets its own batch statistics,
+    (M, in, out), each model's ``nn.Linear`` weight transposed; a batch ``x`` of shape (B, in) gives
+    outputs of shape (B, M, out), rows first as :func:`dbn.training.train_network` expects, through
+    :math:`z = b + h W^\top` per model (``torch.baddbmm``). The activation acts on the last
+    dimension (maxout included). Each ``nn.BatchNorm1d`` of the models becomes one
+    ``nn.BatchNorm1d`` over the M x C channels of the batch laid out as (B, M C): every channel
+    of every model gets its own batch statistics,
     running statistics and affine parameters, exactly as in the separate models, and
     ``train()``/``eval()`` switch all of them between batch and running statistics.
 
@@ -99,7 +106,7 @@ class StackedMLP(nn.Module):
         layers = [[m for m in model if isinstance(m, nn.Linear)] for model in models]
         norms = [[m for m in model if isinstance(m, nn.BatchNorm1d)] for model in models]
         depth, n_norms = len(layers[0]), len(norms[0])
-        self.weights = nn.ParameterList(_stack([m[i].weight for m in layers]) for i in range(depth))
+        self.weights = nn.ParameterList(_stack([m[i].weight.T for m in layers]) for i in range(depth))
         self.biases = nn.ParameterList(_stack([m[i].bias for m in layers]) for i in range(depth))
         self.norms = nn.ModuleList(_stack_norms([m[i] for m in norms]) for i in range(n_norms))
         self.activation = next(m for m in models[0] if not isinstance(m, (nn.Linear, nn.BatchNorm1d)))
@@ -117,7 +124,7 @@ class StackedMLP(nn.Module):
         for module in self._template[0]:
             if isinstance(module, nn.Linear):
                 weight, bias = next(linear)
-                h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+                h = torch.baddbmm(bias.unsqueeze(1), h, weight)
             elif isinstance(module, nn.BatchNorm1d):
                 models, rows, channels = h.shape
                 side_by_side = h.transpose(0, 1).reshape(rows, models * channels)
@@ -132,7 +139,7 @@ class StackedMLP(nn.Module):
         model = copy.deepcopy(self._template[0]).eval()
         linears = [m for m in model if isinstance(m, nn.Linear)]
         for layer, weight, bias in zip(linears, self.weights, self.biases, strict=True):
-            layer.weight.copy_(weight[index])
+            layer.weight.copy_(weight[index].T)
             layer.bias.copy_(bias[index])
         for norm, stacked in zip([m for m in model if isinstance(m, nn.BatchNorm1d)], self.norms, strict=True):
             part = slice(index * norm.num_features, (index + 1) * norm.num_features)
