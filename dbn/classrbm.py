@@ -62,7 +62,8 @@ from dbn.training import MAX_LOSS_GROWTH
 from dbn.units import BernoulliUnits, GaussianUnits, SoftmaxUnits, UnitGroups
 from dbn.validation import as_float_tensor, check_positive, check_seed, resolve_device
 
-__all__ = ["OBJECTIVES", "ClassRBM", "ClassRBMTraining", "StandardGaussianUnits", "class_index_tensor"]
+__all__ = ["OBJECTIVES", "ClassRBM", "ClassRBMTraining", "LabelPredictions", "StandardGaussianUnits",
+           "class_index_tensor"]
 
 #: the training objectives of :meth:`ClassRBM.fit`
 OBJECTIVES = ("generative", "discriminative", "hybrid")
@@ -97,7 +98,28 @@ def class_index_tensor(y: Any, n_rows: int, n_classes: int, device: torch.device
     return torch.as_tensor(array.astype(np.int64), device=device)
 
 
-class ClassRBM(nn.Module):
+class LabelPredictions:
+    """``predict_proba``, ``predict`` and ``score`` from the host's ``predict_log_proba`` (and ``n_classes``)."""
+
+    n_classes: int
+
+    def predict_proba(self, X: Tensor | np.ndarray) -> Tensor | np.ndarray:
+        """:math:`p(y \\mid x)`, the exponential of :meth:`predict_log_proba`; NumPy in, NumPy out."""
+        log_proba = self.predict_log_proba(X)
+        return np.exp(log_proba) if isinstance(log_proba, np.ndarray) else log_proba.exp()
+
+    def predict(self, X: Tensor | np.ndarray) -> Tensor | np.ndarray:
+        """The most probable class index of each row of ``X`` (the label of lowest free energy)."""
+        return self.predict_log_proba(X).argmax(1)
+
+    def score(self, X: Tensor | np.ndarray, y: Any) -> float:
+        """Accuracy of :meth:`predict` on ``(X, y)`` (``y``: class indices)."""
+        predicted = torch.as_tensor(self.predict(X))
+        target = class_index_tensor(y, len(predicted), self.n_classes, predicted.device)
+        return float((predicted == target).double().mean())
+
+
+class ClassRBM(LabelPredictions, nn.Module):
     """Classification RBM: an RBM over the features and a one-of-K label (see the module docstring).
 
     Parameters
@@ -243,20 +265,6 @@ class ClassRBM(nn.Module):
         out = torch.cat([self.label_log_proba(chunk) for chunk in x.split(CHUNK)]) if len(x) else x[:, :0]
         return numpy_like(out, X)
 
-    def predict_proba(self, X: Tensor | np.ndarray) -> Tensor | np.ndarray:
-        """:math:`p(y \\mid x)` for every row of ``X`` (eq. 9, exact); NumPy in, NumPy out."""
-        log_proba = self.predict_log_proba(X)
-        return np.exp(log_proba) if isinstance(log_proba, np.ndarray) else log_proba.exp()
-
-    def predict(self, X: Tensor | np.ndarray) -> Tensor | np.ndarray:
-        """The most probable class index of each row of ``X`` (the label of lowest free energy)."""
-        return self.predict_log_proba(X).argmax(1)
-
-    def score(self, X: Tensor | np.ndarray, y: Any) -> float:
-        """Accuracy of :meth:`predict` on ``(X, y)`` (``y``: class indices)."""
-        predicted = torch.as_tensor(self.predict(X))
-        target = class_index_tensor(y, len(predicted), self.n_classes, predicted.device)
-        return float((predicted == target).double().mean())
 
     # ------------------------------------------------------------------ training
 

@@ -58,7 +58,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dbn.cd_trainer import MAX_UPDATE_RATIO
-from dbn.classrbm import ClassRBM, class_index_tensor
+from dbn.classrbm import ClassRBM, LabelPredictions, class_index_tensor
 from dbn.config import hinton_momentum
 from dbn.loop import Callback, check_callbacks, run_epochs
 from dbn.stack import DeepBeliefNet, propagate_up
@@ -181,7 +181,7 @@ def updown_step(net: UpDownDBN, data: Tensor, targets: Tensor, *, lr: float, k: 
         parameter.add_(updates[name], alpha=lr)
 
 
-class UpDownDBN(nn.Module):
+class UpDownDBN(LabelPredictions, nn.Module):
     """The DBN of Hinton, Osindero & Teh (2006): directed lower layers with untied recognition and
     generative weights under a top RBM of the penultimate layer and the label (see the module docstring).
 
@@ -363,20 +363,6 @@ class UpDownDBN(nn.Module):
         in the top RBM (their reported testing method); NumPy in, NumPy out."""
         return self.top.predict_log_proba(self.up_pass(X))
 
-    def predict_proba(self, X: Tensor | np.ndarray) -> Tensor | np.ndarray:
-        """:math:`p(y \\mid x)` of :meth:`predict_log_proba`."""
-        log_proba = self.predict_log_proba(X)
-        return np.exp(log_proba) if isinstance(log_proba, np.ndarray) else log_proba.exp()
-
-    def predict(self, X: Tensor | np.ndarray) -> Tensor | np.ndarray:
-        """The class index of lowest free energy for each row of ``X``."""
-        return self.predict_log_proba(X).argmax(1)
-
-    def score(self, X: Tensor | np.ndarray, y: Any) -> float:
-        """Accuracy of :meth:`predict` on ``(X, y)`` (``y``: class indices)."""
-        predicted = torch.as_tensor(self.predict(X))
-        return float((predicted == class_index_tensor(y, len(predicted), self.n_classes, predicted.device))
-                     .double().mean())
 
     @torch.no_grad()
     def sample(self, labels: Any, gibbs_steps: int = 1000, *, seed: int | None = None) -> Tensor:
