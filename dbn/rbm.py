@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from dbn.cd_trainer import CDRun, checkpoint_writer, train_rbm
 from dbn.config import CDConfig, hinton_momentum, resolve_config, restore_config
-from dbn.likelihood import ais_log_partition, exact_log_partition
+from dbn.likelihood import log_partition_estimate, mean_log_likelihood
 from dbn.loop import Callback
 from dbn.resume import pack_state, unpack_state
 from dbn.serialization import load_checkpoint, resolve_map_location, save_checkpoint
@@ -308,37 +308,32 @@ class RBM(nn.Module):
         ----------
         method : {"exact", "ais"}
             ``"exact"`` enumerates the smaller layer (refused above 25 units); ``"ais"`` runs
-            annealed importance sampling from the base-rate model (options ``n_chains``,
-            ``n_betas``, ``base_bias``, ``generator``: see :func:`dbn.likelihood.ais_log_partition`).
+            annealed importance sampling from the base-rate model, a stochastic lower bound on
+            :math:`\\log Z` that warns when it has not converged (options ``n_chains``, ``n_betas``,
+            ``n_batches``, ``base_bias``, ``generator``, ``check_convergence``: see
+            :func:`dbn.likelihood.ais`, which also returns the diagnostics).
         return_error : bool
-            Also return the standard error of the estimate (0 for ``"exact"``).
+            Also return the standard error (0 for ``"exact"``; for ``"ais"`` the spread of
+            independent batches of chains, which does not include the bias of a short anneal).
         """
-        if method == "exact":
-            log_z, error = exact_log_partition(self, **options), 0.0
-        elif method == "ais":
-            log_z, error = ais_log_partition(self, **options)
-        else:
-            raise ValueError(f"method must be 'exact' or 'ais', got {method!r}")
+        log_z, error = log_partition_estimate(self, method, **options)
         return (log_z, error) if return_error else log_z
 
-    @torch.no_grad()
     def log_likelihood(
-        self, X: Tensor | np.ndarray, method: str = "exact", *, return_error: bool = False, **options: Any
+        self, X: Tensor | np.ndarray, method: str = "exact", *, return_error: bool = False, bounds: bool = False,
+        **options: Any,
     ) -> float | tuple[float, float]:
         """Mean log-probability :math:`\\frac1N \\sum_n \\log p(x_n)` in nats.
 
         For Gaussian visible units this is the density of the data in its own units: the
         standardisation's Jacobian :math:`-\\sum_i \\log \\sigma_i` is included.
-        ``method`` and ``options`` are those of :meth:`log_partition`.
+        ``method`` and ``options`` are those of :meth:`log_partition`. With ``bounds=True`` (and
+        ``"ais"``) an interval ``(lower, upper)``: forward AIS bounds it above, reverse AIS from
+        the rows of ``X`` after ``gibbs_steps`` Gibbs steps below (options of
+        :func:`dbn.likelihood.log_partition_bounds`).
         """
-        V = self.check_visible(X, "X")
-        log_z, error = self.log_partition(method, return_error=True, **options)
-        mean_free_energy = float(
-            torch.cat([self.model_free_energy(self.standardize(c)).double() for c in V.split(4096)]).mean()
-        )
-        jacobian = float(torch.log(self.data_std.double()).sum()) if self.visible.standardize_data else 0.0
-        value = -mean_free_energy - log_z - jacobian
-        return (value, error) if return_error else value
+        V = self.standardize(self.check_visible(X, "X"))
+        return mean_log_likelihood(self, V, method, return_error=return_error, bounds=bounds, **options)
 
     # ------------------------------------------------------------------ training
 

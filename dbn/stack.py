@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from dbn.config import CDConfig, restore_config
 from dbn.distributed import broadcast_seed, setup
 from dbn.energy import EnergyModel
+from dbn.likelihood import dbn_log_likelihood_bound
 from dbn.loop import Callback
 from dbn.rbm import RBM, TRAINING_STATE_PREFIX
 from dbn.resume import check_writable, pack_state, unpack_state
@@ -428,6 +429,22 @@ class DeepBeliefNet(FineTuning, nn.Module):
             seed = int(torch.randint(2**62, (1,)).item())
         generator = torch.Generator(device=self.device).manual_seed(seed)
         return generate(self.rbms, n, gibbs_steps, generator)
+
+    def log_likelihood_bound(
+        self, X: Tensor | np.ndarray, *, n_samples: int = 10, method: str = "ais", return_error: bool = False,
+        **options: Any,
+    ) -> float | tuple[float, float]:
+        """Variational lower bound on the mean log-likelihood of the rows of ``X`` under the DBN (nats).
+
+        :math:`\\log p(v) \\ge E_q[\\log p^*(h_1) + \\log p(v \\mid h_1)] - \\log Z_{top} + \\mathcal H(q)`,
+        :math:`q` the factorial posteriors of the RBMs below the top one (Salakhutdinov & Murray
+        2008), from ``n_samples`` samples per row, :math:`\\log Z_{top}` by ``method`` ("ais", with
+        the options of :func:`dbn.likelihood.ais` and ``generator``, or "exact"); ``return_error``
+        adds its standard error. See :func:`dbn.likelihood.dbn_log_likelihood_bound`.
+        """
+        self.check_pretrained("log_likelihood_bound")
+        return dbn_log_likelihood_bound(self.rbms, self.check_input(X, "X", clip=True), n_samples=n_samples,
+                                        method=method, return_error=return_error, **options)
 
     # ------------------------------------------------------------------ unrolling
 
