@@ -71,7 +71,7 @@ def run_rbm(args: argparse.Namespace) -> None:
     if rbm.visible.exact_free_energy and rbm.hidden.exact_free_energy:
         generator = torch.Generator(device=rbm.device).manual_seed(args.seed)
         method = "exact" if min(rbm.n_visible, rbm.n_hidden) <= 20 else "ais"
-        options = {"generator": generator} if method == "ais" else {}
+        options = {"generator": generator, "progress": not args.quiet} if method == "ais" else {}
         value, error = rbm.log_likelihood(test, method, return_error=True, **options)
         print(f"held-out log-likelihood ({method}): {value:.3f} +- {error:.3f} nats per sample")
     if out is not None:

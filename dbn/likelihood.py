@@ -61,6 +61,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from dbn.energy import EnergyModel
 from dbn.validation import as_float_tensor, check_generator, check_positive
@@ -257,7 +258,8 @@ def _transition(rbm: EnergyModel, v: Tensor, beta: float, b_base: Tensor, genera
 
 
 def _anneal(
-    rbm: EnergyModel, v: Tensor, betas: list[float], b_base: Tensor, generator: torch.Generator | None, *, reverse: bool
+    rbm: EnergyModel, v: Tensor, betas: list[float], b_base: Tensor, generator: torch.Generator | None, *,
+    reverse: bool, progress: bool = False,
 ) -> Tensor:
     r"""The log-weights of chains started at ``v``: :math:`\log w` forward, :math:`\log w^{-1}` reverse.
 
@@ -268,7 +270,9 @@ def _anneal(
     b = rbm.visible_bias.detach()
     steps = list(pairwise(betas))
     log_w = torch.zeros(v.shape[0], dtype=torch.float64, device=v.device)
-    for previous, beta in reversed(steps) if reverse else steps:
+    walk = tqdm(reversed(steps) if reverse else steps, total=len(steps), disable=not progress, leave=False,
+                desc=f"{'reverse ' if reverse else ''}AIS, {v.shape[0]} chains", unit="temperature")
+    for previous, beta in walk:
         x = rbm.hidden_input(v)
         step = (beta - previous) * (v @ (b - b_base))
         step += (rbm.hidden.log_partition(beta * x) - rbm.hidden.log_partition(previous * x)).sum(1)
@@ -360,6 +364,7 @@ def ais(
     base_bias: Tensor | None = None,
     generator: torch.Generator | None = None,
     check_convergence: bool = True,
+    progress: bool = False,
 ) -> AISResult:
     r"""Estimate :math:`\log Z` by (forward) annealed importance sampling, with its diagnostics.
 
@@ -387,6 +392,8 @@ def ais(
     check_convergence : bool
         Also run ``n_chains`` chains with half the temperatures (50% more time) to detect an
         estimate still rising with the number of temperatures.
+    progress : bool
+        Show a progress bar over the temperatures of each anneal.
 
     Returns
     -------
@@ -409,7 +416,7 @@ def ais(
 
     def run(n: int) -> Tensor:
         v = rbm.visible.sample(b_base.expand(n_chains, -1).contiguous(), generator)
-        return _anneal(rbm, v, ais_betas(n).tolist(), b_base, generator, reverse=False)
+        return _anneal(rbm, v, ais_betas(n).tolist(), b_base, generator, reverse=False, progress=progress)
 
     return _checked_result(rbm, run, n_betas, n_batches, b_base, reverse=False, check_convergence=check_convergence)
 

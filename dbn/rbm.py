@@ -310,7 +310,7 @@ class RBM(nn.Module):
             ``"exact"`` enumerates the smaller layer (refused above 25 units); ``"ais"`` runs
             annealed importance sampling from the base-rate model, a stochastic lower bound on
             :math:`\\log Z` that warns when it has not converged (options ``n_chains``, ``n_betas``,
-            ``n_batches``, ``base_bias``, ``generator``, ``check_convergence``: see
+            ``n_batches``, ``base_bias``, ``generator``, ``check_convergence``, ``progress``: see
             :func:`dbn.likelihood.ais`, which also returns the diagnostics).
         return_error : bool
             Also return the standard error (0 for ``"exact"``; for ``"ais"`` the spread of

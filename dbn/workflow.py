@@ -156,7 +156,8 @@ def run_evaluate(args: argparse.Namespace) -> dict[str, float]:
     results["recon_mse"] = float(np.mean((reconstruction - X_test) ** 2))
     if isinstance(model, RBM) and model.visible.exact_free_energy and model.hidden.exact_free_energy:
         method = "exact" if min(model.n_visible, model.n_hidden) <= 20 else "ais"
-        options = {"generator": torch.Generator().manual_seed(args.seed)} if method == "ais" else {}
+        generator = torch.Generator().manual_seed(args.seed)
+        options = {"generator": generator, "progress": not args.quiet} if method == "ais" else {}
         value, error = model.log_likelihood(X_test, method, return_error=True, **options)
         results[f"log_likelihood_{method}"], results["log_likelihood_error"] = value, error
     _write_rows(out / "evaluation.csv", [{"metric": key, "value": value} for key, value in results.items()])

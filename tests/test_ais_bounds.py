@@ -210,3 +210,14 @@ def test_reverse_chains_started_outside_the_models_main_mode_are_detected():
         lower, upper = log_partition_bounds(rbm, exact_samples(rbm, 100, generator), gibbs_steps=0,
                                             generator=generator, **options)
     assert lower <= exact <= upper
+
+
+def test_ais_shows_a_progress_bar_only_when_asked(capsys):
+    rbm = RBM(6, 4)
+    generator = torch.Generator().manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a 50-temperature anneal may not converge
+        rbm.log_partition("ais", n_betas=50, n_chains=4, n_batches=2, generator=generator)
+        assert capsys.readouterr().err == ""
+        rbm.log_partition("ais", n_betas=50, n_chains=4, n_batches=2, generator=generator, progress=True)
+    assert "AIS, 4 chains" in capsys.readouterr().err
