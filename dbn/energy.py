@@ -63,7 +63,7 @@ class EnergyModel(Protocol):
         """Model units to data units."""
         ...
 
-    def gibbs_chain(self, v: Tensor, steps: int, generator: torch.Generator | None) -> Tensor:
+    def gibbs_chain(self, v: Tensor, steps: int, generator: torch.Generator | None, progress: bool = False) -> Tensor:
         """``steps`` full Gibbs steps v -> h -> v from ``v`` (model units); the last visible sample."""
         ...
 

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from dbn.cd_trainer import CDRun, checkpoint_writer, train_rbm
 from dbn.config import CDConfig, hinton_momentum, resolve_config, restore_config
@@ -260,9 +261,10 @@ class RBM(nn.Module):
         return self.unstandardize(self.visible.sample(self.visible_input(self._check_hidden(h)), generator))
 
     @torch.no_grad()
-    def gibbs_chain(self, v: Tensor, steps: int, generator: torch.Generator | None) -> Tensor:
-        """``steps`` Gibbs steps v -> h -> v from ``v`` in model units (the energy interface)."""
-        for _ in range(steps):
+    def gibbs_chain(self, v: Tensor, steps: int, generator: torch.Generator | None, progress: bool = False) -> Tensor:
+        """``steps`` Gibbs steps v -> h -> v from ``v`` in model units (the energy interface); ``progress``
+        shows a bar over the steps."""
+        for _ in tqdm(range(steps), disable=not progress, leave=False, desc=f"Gibbs, {v.shape[0]} chains", unit="step"):
             h = self.hidden.sample(self.hidden_input(v), generator)
             v = self.visible.sample(self.visible_input(h), generator)
         return v
@@ -274,14 +276,16 @@ class RBM(nn.Module):
         return self.unstandardize(self.gibbs_chain(self.standardize(self.check_visible(v)), steps, generator))
 
     @torch.no_grad()
-    def sample(self, n: int, steps: int = 1000, *, generator: torch.Generator | None = None) -> Tensor:
+    def sample(self, n: int, steps: int = 1000, *, generator: torch.Generator | None = None,
+               progress: bool = False) -> Tensor:
         """``n`` visible samples (data units): Gibbs chains of ``steps`` steps started from the base-rate
-        model, independent units with the training data's mean (:meth:`base_rate_bias`)."""
+        model, independent units with the training data's mean (:meth:`base_rate_bias`); ``progress``
+        shows a bar over the steps."""
         check_positive(n, "n", integer=True)
         check_positive(steps, "steps", integer=True)
         check_generator(generator)
         start = self.visible.sample(self.base_rate_bias().expand(n, -1).contiguous(), generator)
-        return self.unstandardize(self.gibbs_chain(start, steps, generator))
+        return self.unstandardize(self.gibbs_chain(start, steps, generator, progress))
 
     @torch.no_grad()
     def reconstruct(self, v: Tensor | np.ndarray) -> Tensor:

@@ -97,11 +97,14 @@ def layer_configs(
 
 
 @torch.no_grad()
-def generate(rbms: Sequence[EnergyModel], n: int, gibbs_steps: int, generator: torch.Generator) -> Tensor:
-    """``n`` samples of the directed DBN: Gibbs chains in the top RBM from its base-rate model, then
-    one pass down, each layer sampled given the one above, the data layer as its conditional mean."""
+def generate(rbms: Sequence[EnergyModel], n: int, gibbs_steps: int, generator: torch.Generator,
+             progress: bool = False) -> Tensor:
+    """``n`` samples of the directed DBN: Gibbs chains in the top RBM from its base-rate model (a bar
+    over the steps with ``progress``), then one pass down, each layer sampled given the one above,
+    the data layer as its conditional mean."""
     top = rbms[-1]
-    v = top.gibbs_chain(top.visible.sample(top.base_rate_bias().expand(n, -1), generator), gibbs_steps, generator)
+    start = top.visible.sample(top.base_rate_bias().expand(n, -1), generator)
+    v = top.gibbs_chain(start, gibbs_steps, generator, progress)
     h = top.hidden.sample(top.hidden_input(v), generator)
     for depth, rbm in enumerate(reversed(rbms)):
         z = rbm.visible_input(h)
@@ -407,14 +410,15 @@ class DeepBeliefNet(FineTuning, nn.Module):
         return numpy_like(H, X)
 
     @torch.no_grad()
-    def sample(self, n: int, gibbs_steps: int = 1000, *, seed: int | None = None) -> Tensor:
+    def sample(self, n: int, gibbs_steps: int = 1000, *, seed: int | None = None, progress: bool = False) -> Tensor:
         """Generate ``n`` samples: Gibbs chains in the top RBM, then one pass down the stack.
 
         The chains start from the top RBM's base-rate model (independent units with its data's
         mean) and run ``gibbs_steps`` alternating steps; the top-level visible sample then
         generates each layer below in turn from :math:`p(h_{l-1} \\mid h_l)` (the directed part
         of the DBN), and the data layer is returned as its conditional mean: probabilities in
-        [0, 1] for Bernoulli data, in data units for Gaussian data.
+        [0, 1] for Bernoulli data, in data units for Gaussian data. ``progress`` shows a bar over
+        the Gibbs steps.
 
         Returns
         -------
@@ -428,7 +432,7 @@ class DeepBeliefNet(FineTuning, nn.Module):
         if seed is None:
             seed = int(torch.randint(2**62, (1,)).item())
         generator = torch.Generator(device=self.device).manual_seed(seed)
-        return generate(self.rbms, n, gibbs_steps, generator)
+        return generate(self.rbms, n, gibbs_steps, generator, progress)
 
     def log_likelihood_bound(
         self, X: Tensor | np.ndarray, *, n_samples: int = 10, method: str = "ais", return_error: bool = False,

@@ -128,9 +128,10 @@ def run_sample(args: argparse.Namespace) -> np.ndarray:
     out = output_directory(args.out, "sample")
     torch.manual_seed(args.seed)
     if isinstance(model, DeepBeliefNet):
-        samples = model.sample(args.n, gibbs_steps=args.steps, seed=args.seed)
+        samples = model.sample(args.n, gibbs_steps=args.steps, seed=args.seed, progress=not args.quiet)
     else:
-        samples = model.sample(args.n, args.steps, generator=torch.Generator().manual_seed(args.seed))
+        samples = model.sample(args.n, args.steps, generator=torch.Generator().manual_seed(args.seed),
+                               progress=not args.quiet)
     samples = samples.detach().cpu().numpy()
     np.save(out / "samples.npy", samples)
     saved = [out / "samples.npy"]
