@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from dbn.config import CDConfig, restore_config
 from dbn.distributed import broadcast_seed, setup
@@ -154,10 +155,14 @@ class PropagatedBatches:
 
 
 @torch.no_grad()
-def propagate_up(rbm: EnergyModel, H: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """Hidden means (or, with a generator, samples) of ``rbm`` for every row of ``H``, in chunks."""
+def propagate_up(rbm: EnergyModel, H: Tensor, generator: torch.Generator | None = None, *,
+                 progress: bool = False) -> Tensor:
+    """Hidden means (or, with a generator, samples) of ``rbm`` for every row of ``H``, in chunks (a
+    bar over them with ``progress``)."""
     out = H.new_empty(H.shape[0], rbm.n_hidden)
-    for start in range(0, H.shape[0], CHUNK):
+    chunks = range(0, H.shape[0], CHUNK)
+    for start in tqdm(chunks, disable=not progress or len(chunks) < 2, leave=False, unit="chunk",
+                      desc=f"propagating {H.shape[0]} rows up RBM {rbm.n_visible}-{rbm.n_hidden}"):
         x = rbm.hidden_input(rbm.standardize(H[start : start + CHUNK]))
         out[start : start + CHUNK] = rbm.hidden.mean(x) if generator is None else rbm.hidden.sample(x, generator)
     return out
@@ -394,7 +399,8 @@ class DeepBeliefNet(FineTuning, nn.Module):
                                device=device)
             if index + 1 < n_rbms:
                 generator = None if propagate == "mean" else torch.Generator(device=device).manual_seed(seeds[1][index])
-                H = PropagatedBatches(H, rbm, generator) if streaming else propagate_up(rbm, H, generator)
+                H = PropagatedBatches(H, rbm, generator) if streaming else propagate_up(rbm, H, generator,
+                                                                                        progress=progress)
                 H_val = None if H_val is None else propagate_up(rbm, H_val, generator)
         return self
 

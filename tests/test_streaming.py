@@ -25,9 +25,9 @@ def test_pretraining_from_a_data_loader_streams_each_layer(data, monkeypatch):
     seen_rows = []
     original = dbn.stack.propagate_up
 
-    def counting(rbm, H, generator=None):
+    def counting(rbm, H, generator=None, **options):
         seen_rows.append(H.shape[0])
-        return original(rbm, H, generator)
+        return original(rbm, H, generator, **options)
 
     monkeypatch.setattr(dbn.stack, "propagate_up", counting)
     streamed = DeepBeliefNet([64, 32, 16], epochs=3).pretrain(loader, progress=False, seed=0)
