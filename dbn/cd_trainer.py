@@ -42,10 +42,21 @@ from dbn.resume import EpochCheckpoint, check_fingerprint, check_writable, finge
 from dbn.validation import check_flag, check_positive, check_seed, resolve_device
 
 __all__ = ["CD_MONITOR_ROWS", "MAX_UPDATE_RATIO", "CDRun", "CDTrainer", "OptimizerStep", "SaveTo", "checked_statistics",
-           "checkpoint_writer", "in_memory_statistics", "make_optimizer", "train_rbm"]
+           "checkpoint_writer", "exploding_update", "in_memory_statistics", "make_optimizer", "train_rbm"]
 
 #: a first update of an epoch that changes the weights by more than this many times their norm has diverged
 MAX_UPDATE_RATIO = 10.0
+
+
+def exploding_update(ratio: float, weights: str = "the weights") -> str | None:
+    """The divergence message of an epoch whose first update changed ``weights`` by ``ratio`` times their
+    norm, when that is above :data:`MAX_UPDATE_RATIO` (None otherwise)."""
+    if ratio > MAX_UPDATE_RATIO:
+        return (f"the epoch's first update changed {weights} by {ratio:.3g} times their norm "
+                f"(more than {MAX_UPDATE_RATIO:g})")
+    return None
+
+
 #: monitoring rows on which the CD chain of ``cd_loss`` and ``batch_recon_mse`` runs after each epoch: their
 #: means over 256 rows vary by about 1/16 of the spread between rows, small next to their change in training
 CD_MONITOR_ROWS = 256
@@ -289,13 +300,7 @@ class CDTrainer:
 
     def divergence(self, record: dict) -> str | None:
         """An exploding update: :math:`\\|\\Delta W\\| / \\|W\\|` above :data:`MAX_UPDATE_RATIO`."""
-        ratio = record["update_ratio"]
-        if ratio > MAX_UPDATE_RATIO:
-            return (
-                f"the epoch's first update changed the weights by {ratio:.3g} "
-                f"times their norm (more than {MAX_UPDATE_RATIO:g})"
-            )
-        return None
+        return exploding_update(record["update_ratio"])
 
     def finish(self, history: list[dict]) -> None:
         """Warn when every hidden unit ended dead or saturated (the model can represent nothing)."""

@@ -54,7 +54,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dbn.cd import ContrastiveDivergence
-from dbn.cd_trainer import MAX_UPDATE_RATIO
+from dbn.cd_trainer import exploding_update
 from dbn.loop import Callback, check_callbacks, run_epochs
 from dbn.rbm import RBM
 from dbn.supervised import numpy_like
@@ -445,10 +445,7 @@ class ClassRBMTraining:
         limit = MAX_LOSS_GROWTH * math.log(self.model.n_classes)
         if record["train_nll"] > limit:
             return f"the mean -log p(y|x) {record['train_nll']:.4g} is over {MAX_LOSS_GROWTH:g} times log K"
-        if record["update_ratio"] > MAX_UPDATE_RATIO:
-            return (f"the epoch's first update changed the weights by {record['update_ratio']:.3g} times their "
-                    f"norm (more than {MAX_UPDATE_RATIO:g})")
-        return None
+        return exploding_update(record["update_ratio"])
 
     def finish(self, history: list[dict]) -> None:
         return None

@@ -57,7 +57,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dbn.cd_trainer import MAX_UPDATE_RATIO
+from dbn.cd_trainer import exploding_update
 from dbn.classrbm import ClassRBM, LabelPredictions, class_index_tensor
 from dbn.config import hinton_momentum
 from dbn.loop import Callback, check_callbacks, run_epochs
@@ -432,10 +432,7 @@ class UpDownTraining:
                 "wake_recon_mse": self.error, "top_update_ratio": self.ratio}
 
     def divergence(self, record: dict) -> str | None:
-        if record["top_update_ratio"] > MAX_UPDATE_RATIO:
-            return (f"the epoch's first update changed the top weights by {record['top_update_ratio']:.3g} times "
-                    f"their norm (more than {MAX_UPDATE_RATIO:g})")
-        return None
+        return exploding_update(record["top_update_ratio"], "the top weights")
 
     def finish(self, history: list[dict]) -> None:
         return None

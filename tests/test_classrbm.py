@@ -4,17 +4,13 @@ the three objectives on digits, the divergence guard, and the scikit-learn estim
 
 from __future__ import annotations
 
-import functools
-import inspect
 import itertools
 import pickle
-import re
 
 import numpy as np
 import pytest
 import torch
 from sklearn.model_selection import train_test_split
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from dbn.classrbm import ClassRBM, ClassRBMTraining
 from dbn.loop import DivergenceError
@@ -189,44 +185,7 @@ def test_invalid_arguments_are_refused(digits_split):
 
 
 # ------------------------------------------------------------------ the scikit-learn estimator
-
-# The Gaussian instance runs scikit-learn's checks in tests/test_sklearn.py with the other
-# estimators. Bernoulli features reject data outside [0, 1] by design (see test_sklearn.py): these
-# are the checks whose data leave it, each of which must fail with exactly that ValueError.
-OUT_OF_RANGE_ERROR = r"X must lie in \[0, 1\] for Bernoulli visible units"
-RANGE_CHECKS = {
-    **dict.fromkeys(
-        ["check_estimators_overwrite_params", "check_dont_overwrite_parameters", "check_estimators_fit_returns_self",
-         "check_readonly_memmap_input", "check_n_features_in_after_fitting", "check_estimators_dtypes",
-         "check_pipeline_consistency", "check_estimators_pickle", "check_f_contiguous_array_estimator",
-         "check_methods_sample_order_invariance", "check_methods_subset_invariance", "check_dict_unchanged",
-         "check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in", "check_fit2d_predict1d",
-         "check_classifier_data_not_an_array", "check_classifiers_classes", "check_classifiers_train"],
-        ValueError,
-    ),
-    "check_fit2d_1feature": AssertionError,  # it accepts only a ValueError that names the one feature
-}
-CHECKED = ClassRBMClassifier(16, n_iter=20, learning_rate=0.2, batch_size=20, device="cpu")
-
-
-def root_cause(error: BaseException) -> BaseException:
-    while error.__cause__ is not None:
-        error = error.__cause__
-    return error
-
-
-@parametrize_with_checks([CHECKED])
-def test_estimator_checks_with_bernoulli_features(estimator, check):
-    check = inspect.unwrap(check)
-    name = check.func.__name__ if isinstance(check, functools.partial) else check.__name__
-    expected = RANGE_CHECKS.get(name)
-    if expected is None:
-        check(estimator)
-        return
-    with pytest.raises(expected) as caught:
-        check(estimator)
-    cause = root_cause(caught.value)
-    assert isinstance(cause, ValueError) and re.search(OUT_OF_RANGE_ERROR, str(cause)), f"unexpected: {cause!r}"
+# (scikit-learn's estimator checks run in tests/test_sklearn.py with the other estimators)
 
 
 def test_the_estimator_on_digits_with_string_labels_and_pickling(digits_split):
