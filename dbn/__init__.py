@@ -8,6 +8,7 @@ Map of the package:
 - :mod:`dbn.units` — unit types (Bernoulli, Gaussian, ReLU, one-of-K groups, mixed layers): mean, sample, free energy;
 - :mod:`dbn.rbm` — :class:`RBM`: the model, its inference and likelihood methods, ``fit``;
 - :mod:`dbn.cd` — the CD objective (an ``nn.Module``) and the analytic gradient of its surrogate;
+- :mod:`dbn.samplers` — fast persistent CD, parallel tempering and the centered gradient, options of the CD objective;
 - :mod:`dbn.cd_trainer` — one CD/PCD training run: data, optimiser, objective, epoch plan, monitors;
 - :mod:`dbn.loop` — the one epoch loop: progress bar, timing, history, callbacks, divergence guard;
 - :mod:`dbn.callbacks` — CSV and TensorBoard loggers, early stopping and checkpoints for every training call;

@@ -32,10 +32,19 @@ unless ``track_steps`` is set.
 A sparsity penalty (Hinton 2010, sec. 11) adds :math:`\lambda (q_j - p)` to the derivative with
 respect to each hidden unit's total input on the data side; it enters as ``hidden_offset``, which
 is subtracted from the data's hidden means.
+
+Three options of :mod:`dbn.samplers` plug into the same step, and cost nothing when they are off:
+a ``sampler`` replaces the persistent chains' Gibbs steps (fast persistent CD, parallel
+tempering) and sees each step's final gradient, and ``centering`` replaces the gradient by the
+centered one. Both act through a *gradient hook*, called on the three gradients where
+:func:`cd_gradients` has written them: in :meth:`ContrastiveDivergence.set_gradients` on the
+``.grad`` buffers, in the backward pass of :class:`FreeEnergyDifference` on its results, by the
+same operations, so the two paths stay bit for bit equal with these options too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -43,10 +52,14 @@ from torch import Tensor, nn
 
 from dbn.energy import EnergyModel
 from dbn.precision import autocast
+from dbn.samplers import Centering, NegativeSampler
 from dbn.units import BernoulliUnits, Units
 
 __all__ = ["Buffers", "ContrastiveDivergence", "FreeEnergyDifference", "Workspace", "cd_gradients",
            "free_energy_difference", "surrogate_value"]
+
+#: the gradients of the weights, visible and hidden biases
+Gradients = tuple[Tensor, Tensor, Tensor]
 
 
 def _mean_free_energy(visible: Units, hidden: Units, v: Tensor, x: Tensor, visible_bias: Tensor) -> Tensor:
@@ -170,9 +183,11 @@ class FreeEnergyDifference(torch.autograd.Function):
         p_model: Tensor,
         visible: Units,
         hidden: Units,
+        hook: Callable[[Gradients], Any] | None = None,
     ) -> Tensor:
         ctx.save_for_backward(v_data, p_data, v_model, p_model)
         ctx.compute_dtype = x_data.dtype  # bfloat16 under autocast: the products of backward too
+        ctx.hook = hook
         with torch.autocast(v_data.device.type, enabled=False):
             return _mean_free_energy(visible, hidden, v_data, x_data, visible_bias) - _mean_free_energy(
                 visible, hidden, v_model, x_model, visible_bias
@@ -182,20 +197,24 @@ class FreeEnergyDifference(torch.autograd.Function):
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         v_data, p_data, v_model, p_model = ctx.saved_tensors
         scales = (grad / v_model.shape[0], grad / v_data.shape[0])
-        gradients = cd_gradients(
-            v_data, p_data, v_model, p_model, scales, grad.dtype, ctx.compute_dtype, tuple(ctx.needs_input_grad[:3])
-        )
-        return gradients + (None,) * 8
+        hook = ctx.hook
+        needs = tuple(ctx.needs_input_grad[:3]) if hook is None else (True, True, True)
+        gradients = cd_gradients(v_data, p_data, v_model, p_model, scales, grad.dtype, ctx.compute_dtype, needs)
+        if hook is not None:
+            hook(gradients)
+        return gradients + (None,) * 9
 
 
 def free_energy_difference(rbm: EnergyModel, v_data: Tensor, x_data: Tensor, p_data: Tensor, v_model: Tensor,
-                           x_model: Tensor, p_model: Tensor, hidden_offset: Tensor | None = None) -> Tensor:
+                           x_model: Tensor, p_model: Tensor, hidden_offset: Tensor | None = None,
+                           hook: Callable[[Gradients], Any] | None = None) -> Tensor:
     """The CD surrogate of ``rbm`` from the chain's ends (all tensors computed without autograd).
 
     ``x`` are hidden pre-activations :math:`W v + c` and ``p`` the hidden means for the data and
     model rows. ``hidden_offset`` (per hidden unit) is added to the derivative with respect to
     the data's hidden inputs, and its penalty :math:`\\overline{\\text{offset} \\cdot x_{data}}`
-    to the value.
+    to the value. ``hook``, if given, is called in the backward pass on the three gradients
+    (weights, visible and hidden biases, all computed), which it may change in place.
     """
     if hidden_offset is not None:
         p_data = p_data - hidden_offset
@@ -211,6 +230,7 @@ def free_energy_difference(rbm: EnergyModel, v_data: Tensor, x_data: Tensor, p_d
         p_model,
         rbm.visible,
         rbm.hidden,
+        hook,
     )
     if hidden_offset is not None:
         loss = loss + (x_data.mean(0) @ hidden_offset)
@@ -372,6 +392,12 @@ class ContrastiveDivergence(nn.Module):
         Add every step's surrogate value and reconstruction error to the running sums read by
         :meth:`read_monitors` (``forward`` always returns the value; :meth:`set_gradients`
         computes it only for this).
+    sampler : NegativeSampler, optional
+        With ``chains``, moves them instead of the plain PCD-k chain and sees every step's final
+        gradient (:class:`dbn.samplers.FastWeights`, :class:`dbn.samplers.ParallelTempering`).
+    centering : Centering, optional
+        Replaces every step's gradient by the centered one (:class:`dbn.samplers.Centering`),
+        after moving its offsets with the step's means. The surrogate's value is unchanged.
     """
 
     def __init__(
@@ -386,9 +412,15 @@ class ContrastiveDivergence(nn.Module):
         sparsity_cost: float = 0.0,
         precision: str = "float32",
         track_steps: bool = True,
+        sampler: NegativeSampler | None = None,
+        centering: Centering | None = None,
     ) -> None:
         super().__init__()
+        if sampler is not None and chains is None:
+            raise ValueError("a sampler moves persistent chains: pass chains as well")
         self.rbm = rbm
+        self.sampler, self.centering = sampler, centering
+        self.gradient_hook = None if sampler is None and centering is None else self._finish_gradients
         self.k = k
         self.generator = generator
         self.chains = chains
@@ -411,6 +443,10 @@ class ContrastiveDivergence(nn.Module):
         """The Gibbs chain: ``x_data, p_data, v_model, x_model, p_model`` (no autograd)."""
         x_data = layers.hidden_input(v_data, "x_data")
         p_data = layers.hidden_mean(x_data, "p_data")
+        if self.sampler is not None:
+            v_model = self.sampler.sample(chains, generator, self.k)
+            x_model = layers.hidden_input(v_model, "x_model")
+            return x_data, p_data, v_model, x_model, layers.hidden_mean(x_model, "p_model")
         if chains is None:
             h = layers.hidden_sample(x_data, generator, "h", mean=p_data)
         else:
@@ -446,7 +482,10 @@ class ContrastiveDivergence(nn.Module):
                     v_data, _Layers(self.rbm, None, self.precision), self.generator, self.chains
                 )
                 offset = self._offset(p_data)
-            loss = free_energy_difference(self.rbm, v_data, x_data, p_data, v_model, x_model, p_model, offset)
+                if self.centering is not None:
+                    self.centering.update(v_data, p_data, v_model, p_model)
+            loss = free_energy_difference(self.rbm, v_data, x_data, p_data, v_model, x_model, p_model, offset,
+                                          self.gradient_hook)
         with torch.no_grad():
             if self.chains is not None:
                 self.chains.copy_(v_model)
@@ -473,6 +512,8 @@ class ContrastiveDivergence(nn.Module):
         layers = self.layers.begin((n_data, n_model))
         x_data, p_data, v_model, x_model, p_model = self._chain(v_data, layers, self.generator, chains)
         offset = self._offset(p_data)
+        if self.centering is not None:
+            self.centering.update(v_data, p_data, v_model, p_model)
         if offset is not None:
             kind = torch.promote_types(p_data.dtype, offset.dtype)
             p_data = torch.sub(p_data, offset, out=layers.out("p_offset", p_data.shape, kind))
@@ -483,6 +524,8 @@ class ContrastiveDivergence(nn.Module):
         gradients = layers.gradients
         cd_gradients(v_data, p_data, v_model, p_model, scales, layers.dtype, layers.compute, out=layers.out,
                      grads=gradients)
+        if self.gradient_hook is not None:
+            self.gradient_hook(gradients)
         for parameter, gradient in zip(layers.parameters, gradients, strict=True):
             if parameter.grad is not gradient:
                 parameter.grad = gradient
@@ -491,6 +534,13 @@ class ContrastiveDivergence(nn.Module):
         if self.track_steps:
             loss = surrogate_value(layers.rbm, v_data, x_data, v_model, x_model, offset, self.precision)
             self._add_to_totals(loss, v_data, v_model)
+
+    def _finish_gradients(self, gradients: Gradients) -> None:
+        """The gradient hook: the centered gradient (in place), then the sampler sees it."""
+        if self.centering is not None:
+            self.centering.transform_(gradients)
+        if self.sampler is not None:
+            self.sampler.observe(gradients)
 
     def _add_to_totals(self, loss: Tensor, v_data: Tensor, v_model: Tensor) -> None:
         if self.chains is None:

@@ -39,6 +39,7 @@ from dbn.graphs import EpochRunner
 from dbn.loop import check_callbacks, run_epochs
 from dbn.precision import matmul_precision
 from dbn.resume import EpochCheckpoint, check_fingerprint, check_writable, fingerprint
+from dbn.samplers import make_centering, negative_sampler
 from dbn.validation import check_flag, check_positive, check_seed, resolve_device
 
 __all__ = ["CD_MONITOR_ROWS", "MAX_UPDATE_RATIO", "CDRun", "CDTrainer", "OptimizerStep", "SaveTo", "checked_statistics",
@@ -186,6 +187,8 @@ class CDTrainer:
             sparsity_cost=config.sparsity_cost,
             precision=config.precision,
             track_steps=False,  # cd_loss and batch_recon_mse are measured once per epoch
+            sampler=None if chains is None else negative_sampler(rbm, config, generator, chains.shape[0]),
+            centering=make_centering(rbm, config),
         )
         # distributed: DDP averages the gradient over ranks (the statistics are equal everywhere)
         self.parallel = data_parallel(self.objective, rbm.weight.device, sync_buffers=False)
@@ -200,7 +203,8 @@ class CDTrainer:
         self.settings: list | None = None
 
     def state(self) -> dict:
-        """What the next epoch needs besides the parameters: optimiser buffers, generator, chains, sparsity."""
+        """What the next epoch needs besides the parameters: optimiser buffers, generator, chains, sparsity,
+        and the state of the options of :mod:`dbn.samplers` (fast weights, tempered chains, offsets)."""
         objective = self.objective
         return {
             "optimizer": self.optimizer.state_dict(),
@@ -209,6 +213,8 @@ class CDTrainer:
             "running_activity": None
             if objective.sparsity is None
             else objective.running_activity.detach().cpu().clone(),
+            "sampler": None if objective.sampler is None else objective.sampler.state(),
+            "centering": None if objective.centering is None else objective.centering.state(),
         }
 
     def load_state(self, state: dict) -> None:
@@ -221,6 +227,9 @@ class CDTrainer:
             objective.chains.copy_(state["chains"].to(device))
         if state["running_activity"] is not None:
             objective.running_activity.copy_(state["running_activity"].to(device))
+        for name in ("sampler", "centering"):  # absent from states written before these options
+            if state.get(name) is not None:
+                getattr(objective, name).load_state({key: value.to(device) for key, value in state[name].items()})
 
     @property
     def chains(self) -> Tensor | None:
@@ -463,6 +472,7 @@ def use_cuda_graph(config: CDConfig, in_memory: bool, device: torch.device) -> b
         device.type == "cuda"
         and in_memory
         and config.optimizer is None
+        and not config.uses_samplers()
         and not is_distributed()
         and hasattr(torch.cuda.CUDAGraph, "register_generator_state")
     )

@@ -207,8 +207,34 @@ class CDConfig(_ConfigMixin):
         Precision of the products (:mod:`dbn.precision`).
     cuda_graph : bool, optional
         Replay the steps of each epoch from CUDA graphs (:mod:`dbn.graphs`). Default: on for
-        in-memory data on a CUDA device with the default optimiser in one process; ``True``
-        demands it.
+        in-memory data on a CUDA device with the default optimiser in one process, and without
+        the three options below (whose steps allocate); ``True`` demands it.
+    fast_weights : bool
+        Fast persistent CD (Tieleman & Hinton 2009, :mod:`dbn.samplers`): the persistent chains
+        move with the weights and biases plus fast ones that follow the same gradient at rate
+        ``fast_lr`` and shrink by ``fast_decay`` at every update. Needs ``persistent=True``.
+    fast_lr : float, optional
+        Learning rate of the fast parameters, >= 0; default ``lr`` (the paper keeps it at the
+        initial regular rate while the regular one decays).
+    fast_decay : float
+        Factor in [0, 1) the fast parameters are multiplied by at every update (paper: 19/20).
+    tempering : int, optional
+        Parallel tempering (Desjardins et al. 2010, :mod:`dbn.samplers`): the number
+        :math:`M \ge 2` of inverse temperatures, each with ``n_chains`` persistent chains; the
+        chains at :math:`\beta = 1` are the negative sample. Needs ``persistent=True``; not with
+        ``fast_weights``.
+    tempering_min_beta : float
+        The smallest inverse temperature, in [0, 1); the :math:`M` temperatures are evenly
+        spaced from it to 1. :math:`\beta = 0` is the base-rate model (independent visible units
+        with the data's means), so the default 0 is well defined.
+    centering : bool
+        Centered gradient (Melchior, Fischer & Wiskott 2016, :mod:`dbn.samplers`), offsets
+        :math:`\mu, \lambda` as running means; the model keeps its ordinary parameters.
+    centering_rate : float
+        Sliding factor :math:`\nu` in [0, 1] of the offsets' running means (0 keeps the
+        starting offsets: the data mean and the hidden means at the hidden biases).
+    centering_offsets : {"data", "average"}
+        Offsets from the data's means, or from the average of the data's and the model's means.
     """
 
     epochs: int = 10
@@ -226,6 +252,14 @@ class CDConfig(_ConfigMixin):
     monitor_size: int = 1024
     precision: str = "float32"
     cuda_graph: bool | None = None
+    fast_weights: bool = False
+    fast_lr: float | None = None
+    fast_decay: float = 0.95
+    tempering: int | None = None
+    tempering_min_beta: float = 0.0
+    centering: bool = False
+    centering_rate: float = 0.01
+    centering_offsets: str = "data"
 
     _callable_fields = ("momentum", "optimizer")
 
@@ -255,6 +289,38 @@ class CDConfig(_ConfigMixin):
         if self.cuda_graph is not None:
             check_flag(self.cuda_graph, "cuda_graph")
             object.__setattr__(self, "cuda_graph", bool(self.cuda_graph))
+        self._check_sampling()
+
+    def _check_sampling(self) -> None:
+        """The options of fast weights, parallel tempering and centering (:mod:`dbn.samplers`)."""
+        for name in ("fast_weights", "centering"):
+            check_flag(getattr(self, name), name)
+            object.__setattr__(self, name, bool(getattr(self, name)))
+        if self.fast_lr is not None:
+            check_positive(self.fast_lr, "fast_lr", allow_zero=True)
+        _check_fraction(self.fast_decay, "fast_decay", low_open=False, high_open=True)
+        if self.tempering is not None:
+            check_positive(self.tempering, "tempering", integer=True)
+            if self.tempering < 2:
+                raise ValueError(f"tempering must be the number of temperatures, at least 2, got {self.tempering!r}")
+        _check_fraction(self.tempering_min_beta, "tempering_min_beta", low_open=False, high_open=True)
+        _check_fraction(self.centering_rate, "centering_rate", low_open=False, high_open=False)
+        if self.centering_offsets not in ("data", "average"):
+            raise ValueError(f"centering_offsets must be 'data' or 'average', got {self.centering_offsets!r}")
+        for name, on in (("fast_weights", self.fast_weights), ("tempering", self.tempering is not None)):
+            if on and not self.persistent:
+                raise ValueError(f"{name} needs persistent chains: pass persistent=True as well")
+        if self.fast_weights and self.tempering is not None:
+            raise ValueError("fast_weights and tempering are two negative phases: choose one")
+        if self.fast_lr is not None and not self.fast_weights:
+            raise ValueError("fast_lr is the rate of the fast weights: pass fast_weights=True as well")
+        if self.cuda_graph and self.uses_samplers():
+            raise ValueError("cuda_graph=True cannot replay the steps of fast_weights, tempering or centering, "
+                             "which allocate: leave cuda_graph unset")
+
+    def uses_samplers(self) -> bool:
+        """Whether a step runs one of the allocating options of :mod:`dbn.samplers`."""
+        return self.fast_weights or self.tempering is not None or self.centering
 
     def momentum_schedule(self) -> MomentumSchedule:
         """``momentum`` as a function of the 0-based epoch."""

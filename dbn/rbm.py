@@ -77,7 +77,8 @@ class RBM(nn.Module):
         One record per training epoch; the keys are documented in :mod:`dbn.monitors`.
     persistent_chains_ : Tensor, shape (n_chains, n_visible)
         After persistent CD: the fantasy particles (standardised for Gaussian visible units),
-        continued by ``fit(..., persistent=True, warm_start=True)``.
+        continued by ``fit(..., persistent=True, warm_start=True)``; with parallel tempering
+        those at inverse temperature 1.
     """
 
     def __init__(
@@ -358,7 +359,8 @@ class RBM(nn.Module):
             never copied whole, and shuffles itself.
         config : CDConfig, optional
             The training options (:class:`dbn.config.CDConfig`: epochs, batch size, lr, k,
-            persistent CD, momentum, weight decay, sparsity, optimiser, precision, ...).
+            persistent CD, momentum, weight decay, sparsity, optimiser, precision, fast persistent
+            CD, parallel tempering, centering, ...).
         **overrides
             Any field of :class:`~dbn.config.CDConfig`, overriding ``config``:
             ``rbm.fit(X, epochs=5, lr=0.05)``.
