@@ -57,6 +57,7 @@ from dbn.cd import ContrastiveDivergence
 from dbn.cd_trainer import exploding_update
 from dbn.loop import Callback, check_callbacks, run_epochs
 from dbn.rbm import RBM
+from dbn.serialization import Checkpointed, dtype_from_json, dtype_to_json
 from dbn.supervised import numpy_like
 from dbn.training import MAX_LOSS_GROWTH
 from dbn.units import BernoulliUnits, GaussianUnits, SoftmaxUnits, UnitGroups
@@ -119,7 +120,7 @@ class LabelPredictions:
         return float((predicted == target).double().mean())
 
 
-class ClassRBM(LabelPredictions, nn.Module):
+class ClassRBM(LabelPredictions, Checkpointed, nn.Module):
     """Classification RBM: an RBM over the features and a one-of-K label (see the module docstring).
 
     Parameters
@@ -150,6 +151,8 @@ class ClassRBM(LabelPredictions, nn.Module):
         first update).
     """
 
+    checkpoint_kind = "ClassRBM"
+
     def __init__(self, n_features: int, n_classes: int, n_hidden: int, features: str = "bernoulli", *,
                  dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
@@ -177,6 +180,28 @@ class ClassRBM(LabelPredictions, nn.Module):
     @property
     def device(self) -> torch.device:
         return self.rbm.weight.device
+
+    # ------------------------------------------------------------------ persistence
+
+    def config(self) -> dict:
+        """The constructor arguments, as JSON values."""
+        return {"n_features": self.n_features, "n_classes": self.n_classes, "n_hidden": self.n_hidden,
+                "features": self.features, "dtype": dtype_to_json(self.dtype)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> ClassRBM:
+        """Build an untrained model from :meth:`config`'s output."""
+        options = dict(config)
+        dtype = dtype_from_json(options.pop("dtype", "float32"))
+        return cls(**options, dtype=dtype)
+
+    def checkpoint_extra(self) -> dict:
+        """What :meth:`save` keeps beside the parameters and the configuration: ``history_``."""
+        return {"history": self.history_}
+
+    def restore_extra(self, extra: dict) -> None:
+        """Set what :meth:`checkpoint_extra` kept."""
+        self.history_ = list(extra.get("history", []))
 
     # ------------------------------------------------------------------ the parameters of the paper
 

@@ -51,7 +51,8 @@ import torch
 
 from dbn.distributed import is_rank_zero
 
-__all__ = ["FORMAT", "VERSION", "MAGIC", "save_checkpoint", "load_checkpoint", "resolve_map_location"]
+__all__ = ["FORMAT", "VERSION", "MAGIC", "Checkpointed", "save_checkpoint", "load_checkpoint", "resolve_map_location",
+           "dtype_to_json", "dtype_from_json"]
 
 FORMAT = "dbn-checkpoint"
 VERSION = 2
@@ -335,6 +336,65 @@ def _check_header(header: dict, path: Path, *, kind: str, version: int) -> None:
             )
     if header["class"] != kind:
         raise ValueError(f"{path} holds a {header['class']!r}, not a {kind!r}: load it with {header['class']}.load")
+
+
+# ----------------------------------------------------------------------------- configurations
+
+
+def dtype_to_json(dtype: torch.dtype) -> str:
+    """A dtype as it is written in a checkpoint's configuration: its name in ``torch`` (``"float32"``)."""
+    return str(dtype).removeprefix("torch.")
+
+
+def dtype_from_json(name: str) -> torch.dtype:
+    """The inverse of :func:`dtype_to_json`.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not the name of a torch dtype.
+    """
+    dtype = getattr(torch, name, None) if isinstance(name, str) else None
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"the configuration names dtype {name!r}, which is not a torch dtype")
+    return dtype
+
+
+class Checkpointed:
+    """``save`` and ``load`` for a module that rebuilds itself from a JSON configuration.
+
+    The class provides ``config()`` (JSON values), ``from_config(config)`` (an untrained model),
+    ``checkpoint_extra()`` (what else to keep: histories, as JSON values) and
+    ``restore_extra(extra)``; its checkpoints are of kind ``checkpoint_kind``.
+    """
+
+    checkpoint_kind: str
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the parameters and buffers, the configuration and :meth:`checkpoint_extra`,
+        atomically and checksummed (:func:`save_checkpoint`; in a distributed run only rank 0
+        writes)."""
+        save_checkpoint(path, kind=self.checkpoint_kind, config=self.config(), state_dict=self.state_dict(),
+                        extra=self.checkpoint_extra())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, map_location: torch.device | str = "cpu") -> Any:
+        """Read a model written by :meth:`save` (verified, ``torch.load(weights_only=True)`` underneath).
+
+        Raises
+        ------
+        FileNotFoundError
+            If there is no file at ``path``.
+        ValueError
+            For a truncated, corrupted (checksum mismatch) or foreign file, a checkpoint of another
+            class, or a ``map_location`` this machine does not have.
+        """
+        device = resolve_map_location(map_location)
+        config, state_dict, extra = load_checkpoint(path, kind=cls.checkpoint_kind)
+        model = cls.from_config(config)
+        model.load_state_dict(state_dict)
+        model.restore_extra(extra or {})
+        return model.to(device)
 
 
 # ------------------------------------------------------------------------------------- devices

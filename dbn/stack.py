@@ -33,8 +33,15 @@ from dbn.likelihood import dbn_log_likelihood_bound
 from dbn.loop import Callback
 from dbn.rbm import RBM, TRAINING_STATE_PREFIX
 from dbn.resume import check_writable, pack_state, unpack_state
-from dbn.serialization import load_checkpoint, resolve_map_location, save_checkpoint
+from dbn.serialization import (
+    dtype_from_json,
+    dtype_to_json,
+    load_checkpoint,
+    resolve_map_location,
+    save_checkpoint,
+)
 from dbn.supervised import CHUNK, FineTuning, numpy_like
+from dbn.units import Units, units_from_json, units_to_json
 from dbn.unroll import unrolled_autoencoder, unrolled_mlp
 from dbn.validation import (
     as_float_tensor,
@@ -175,13 +182,17 @@ class DeepBeliefNet(FineTuning, nn.Module):
     ----------
     layers : sequence of int
         The visible size, then each hidden size, e.g. ``[784, 500, 500, 2000]`` (three RBMs).
-    visible : {"bernoulli", "gaussian"}
+    visible : {"bernoulli", "gaussian"} or Units
         Unit type of the data layer: Bernoulli for data in [0, 1], Gaussian for real values
-        (standardised by the first RBM).
-    hidden : str or sequence of str
-        Hidden unit type ("bernoulli", "relu" or "gaussian"), for every RBM or one per RBM; e.g.
-        ``["bernoulli"] * 3 + ["gaussian"]`` for the linear code layer of a deep autoencoder.
-        The visible units of RBM ``l > 1`` are Bernoulli above Bernoulli units, else Gaussian.
+        (standardised by the first RBM), or any :class:`dbn.units.Units` instance, such as
+        :class:`~dbn.units.SoftmaxUnits` for categorical data or :class:`~dbn.units.UnitGroups`.
+    hidden : str, Units or sequence of them
+        Hidden unit type ("bernoulli", "relu", "gaussian" or a ``Units`` instance), for every RBM
+        or one per RBM; e.g. ``["bernoulli"] * 3 + ["gaussian"]`` for the linear code layer of a
+        deep autoencoder. The visible units of RBM ``l > 1`` are Bernoulli above Bernoulli units,
+        else Gaussian. Unit types are saved with the network (:func:`dbn.units.units_to_json`):
+        the built-in ones by name or class and arguments, others by import path, so a unit type
+        defined outside the package must be importable to be saved.
     dtype : torch.dtype
         Parameter dtype.
     config : CDConfig or sequence of CDConfig, optional
@@ -224,8 +235,8 @@ class DeepBeliefNet(FineTuning, nn.Module):
     def __init__(
         self,
         layers: Sequence[int],
-        visible: str = "bernoulli",
-        hidden: str | Sequence[str] = "bernoulli",
+        visible: str | Units = "bernoulli",
+        hidden: str | Units | Sequence[str | Units] = "bernoulli",
         *,
         dtype: torch.dtype = torch.float32,
         config: CDConfig | Sequence[CDConfig] | None = None,
@@ -240,7 +251,7 @@ class DeepBeliefNet(FineTuning, nn.Module):
             check_positive(size, f"layers[{index}]", integer=True)
         n_rbms = len(layers) - 1
         dtype = check_dtype(dtype)
-        hidden_types = [hidden] * n_rbms if isinstance(hidden, str) else list(hidden)
+        hidden_types = [hidden] * n_rbms if isinstance(hidden, (str, Units)) else list(hidden)
         if len(hidden_types) != n_rbms:
             raise ValueError(f"hidden lists {len(hidden_types)} unit types but layers defines {n_rbms} RBMs")
         self.layer_configs = layer_configs(config, rbm_options, n_rbms)
@@ -495,9 +506,9 @@ class DeepBeliefNet(FineTuning, nn.Module):
         """The constructor arguments and each RBM's pretraining configuration, as JSON values."""
         return {
             "layers": list(self.layers),
-            "visible": self.rbms[0].visible.name,
-            "hidden": [rbm.hidden.name for rbm in self.rbms],
-            "dtype": str(self.dtype).removeprefix("torch."),
+            "visible": units_to_json(self.rbms[0].visible),
+            "hidden": [units_to_json(rbm.hidden) for rbm in self.rbms],
+            "dtype": dtype_to_json(self.dtype),
             "pretrain": [None if config is None else config.to_dict() for config in self.layer_configs],
         }
 
@@ -509,7 +520,13 @@ class DeepBeliefNet(FineTuning, nn.Module):
         (flat ``RBM.fit`` keywords beside the constructor arguments) is read as overrides.
         """
         structure = {name: config[name] for name in _STRUCTURE if name in config}
-        structure["dtype"] = getattr(torch, structure.get("dtype", "float32"))
+        structure["dtype"] = dtype_from_json(structure.get("dtype", "float32"))
+        if "visible" in structure:
+            structure["visible"] = units_from_json(structure["visible"], argument="visible")
+        if "hidden" in structure:
+            hidden = structure["hidden"]
+            structure["hidden"] = (units_from_json(hidden, argument="hidden") if isinstance(hidden, (str, dict))
+                                   else [units_from_json(item, argument="hidden") for item in hidden])
         stored = config.get("pretrain")
         configs = (
             None if stored is None else [None if item is None else restore_config(CDConfig, item) for item in stored]

@@ -28,6 +28,7 @@ unit type is (``RBM(..., hidden=MyUnits())``), and checkpoints store it by impor
 from __future__ import annotations
 
 import importlib
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -405,25 +406,69 @@ def _decode(value: Any, argument: str) -> Any:
 
 def units_to_json(units: Units) -> str | dict:
     """A registered unit type by its name; any other by its class's import path and its attributes
-    (unit types among them, as in :class:`UnitGroups`, written the same way)."""
+    (unit types among them, as in :class:`UnitGroups`, written the same way).
+
+    Raises
+    ------
+    ValueError
+        If the class cannot be imported again by its path (defined inside a function, say), or an
+        attribute is not a JSON value or a unit type: such a unit type could be saved but never
+        loaded. The message names the class.
+    """
     if UNITS.get(units.name) is type(units) and not vars(units):
         return units.name
     cls = type(units)
+    path = f"{cls.__module__}:{cls.__qualname__}"
+    if _import_class(path) is not cls:
+        raise ValueError(
+            f"unit type {cls.__qualname__!r} cannot be saved: checkpoints name a unit type by its import path, "
+            f"and {path!r} does not import this class; define it at the top level of an importable module"
+        )
     attributes = {key: _encode(value) for key, value in vars(units).items()}
-    return {"class": f"{cls.__module__}:{cls.__qualname__}", "attributes": attributes}
+    try:
+        json.dumps(attributes)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"unit type {cls.__qualname__!r} cannot be saved: its attributes must be JSON values "
+            f"(numbers, strings, lists) or unit types, and {error}"
+        ) from None
+    return {"class": path, "attributes": attributes}
+
+
+def _import_class(path: str) -> Any:
+    """The object that ``"module:qualified.name"`` names, or ``None`` when it cannot be imported."""
+    module_name, _, qualname = path.partition(":")
+    try:
+        found: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError, ValueError):
+        return None
+    return found
 
 
 def units_from_json(value: str | dict, *, argument: str) -> Units:
-    """The unit type :func:`units_to_json` wrote (the class is imported again)."""
+    """The unit type :func:`units_to_json` wrote (the class is imported again).
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not in the form :func:`units_to_json` writes, or names a class that cannot
+        be imported here or is not a unit type; the message names ``argument``.
+    """
     if isinstance(value, str):
         return get_units(value, argument=argument)
-    module_name, _, qualname = value["class"].partition(":")
-    try:
-        cls = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            cls = getattr(cls, part)
-    except (ImportError, AttributeError) as error:
-        raise ValueError(f"{argument} units of class {value['class']!r} cannot be imported again") from error
+    if not (isinstance(value, dict) and isinstance(value.get("class"), str)
+            and isinstance(value.get("attributes"), dict)):
+        raise ValueError(f"{argument} units are stored as {value!r}, not as a name or a class and its attributes")
+    cls = _import_class(value["class"])
+    if cls is None:
+        raise ValueError(
+            f"{argument} units of class {value['class']!r} cannot be imported again: the module that defines "
+            "the class must be importable where the model is loaded"
+        )
+    if not (isinstance(cls, type) and issubclass(cls, Units)):
+        raise ValueError(f"{argument} units of class {value['class']!r}: that is not a dbn.units.Units subclass")
     units = cls.__new__(cls)
     units.__dict__.update({key: _decode(item, argument) for key, item in value["attributes"].items()})
     return units

@@ -61,6 +61,7 @@ from dbn.cd_trainer import exploding_update
 from dbn.classrbm import ClassRBM, LabelPredictions, class_index_tensor
 from dbn.config import hinton_momentum
 from dbn.loop import Callback, check_callbacks, run_epochs
+from dbn.serialization import Checkpointed, dtype_from_json, dtype_to_json
 from dbn.stack import DeepBeliefNet, propagate_up
 from dbn.supervised import numpy_like
 from dbn.validation import as_float_tensor, check_dtype, check_positive, check_seed, resolve_device
@@ -181,7 +182,7 @@ def updown_step(net: UpDownDBN, data: Tensor, targets: Tensor, *, lr: float, k: 
         parameter.add_(updates[name], alpha=lr)
 
 
-class UpDownDBN(LabelPredictions, nn.Module):
+class UpDownDBN(LabelPredictions, Checkpointed, nn.Module):
     """The DBN of Hinton, Osindero & Teh (2006): directed lower layers with untied recognition and
     generative weights under a top RBM of the penultimate layer and the label (see the module docstring).
 
@@ -211,6 +212,8 @@ class UpDownDBN(LabelPredictions, nn.Module):
         ``top_update_ratio`` (:math:`\\|\\Delta W_{top}\\| / \\|W_{top}\\|` of the epoch's first update).
     """
 
+    checkpoint_kind = "UpDownDBN"
+
     def __init__(self, layers: Sequence[int], n_classes: int, *, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         if isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__") or len(layers) < 3:
@@ -238,6 +241,31 @@ class UpDownDBN(LabelPredictions, nn.Module):
         """``X`` as a checked tensor of data-layer states in [0, 1] (clipped to it with ``clip``)."""
         return as_float_tensor(X, name, dtype=self.dtype, device=self.device, n_features=self.layers[0],
                                unit_interval=True, clip=clip)
+
+    # ------------------------------------------------------------------ persistence
+
+    def config(self) -> dict:
+        """The constructor arguments, as JSON values."""
+        return {"layers": list(self.layers), "n_classes": self.n_classes, "dtype": dtype_to_json(self.dtype)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> UpDownDBN:
+        """Build an untrained network from :meth:`config`'s output."""
+        options = dict(config)
+        dtype = dtype_from_json(options.pop("dtype", "float32"))
+        return cls(**options, dtype=dtype)
+
+    def checkpoint_extra(self) -> dict:
+        """What :meth:`save` keeps beside the parameters (recognition, generative, associative
+        memory) and the configuration: the histories of the three training stages."""
+        return {"pretrain_history": self.pretrain_history_, "finetune_history": self.finetune_history_,
+                "top_history": self.top.history_}
+
+    def restore_extra(self, extra: dict) -> None:
+        """Set what :meth:`checkpoint_extra` kept."""
+        self.pretrain_history_ = [list(history) for history in extra.get("pretrain_history", [])]
+        self.finetune_history_ = list(extra.get("finetune_history", []))
+        self.top.history_ = list(extra.get("top_history", []))
 
     # ------------------------------------------------------------------ training
 
@@ -363,7 +391,6 @@ class UpDownDBN(LabelPredictions, nn.Module):
         in the top RBM (their reported testing method); NumPy in, NumPy out."""
         return self.top.predict_log_proba(self.up_pass(X))
 
-
     @torch.no_grad()
     def sample(self, labels: Any, gibbs_steps: int = 1000, *, seed: int | None = None) -> Tensor:
         """Generate one data vector per entry of ``labels`` (class indices): alternating Gibbs sampling
@@ -371,19 +398,63 @@ class UpDownDBN(LabelPredictions, nn.Module):
         with the training data's mean, then one pass down the generative weights (hidden layers
         sampled, the data layer as its probabilities, in [0, 1]).
 
+        Row ``i`` is the first image of chain ``i`` of :meth:`sample_sequence` with
+        ``steps_between=gibbs_steps`` and the same ``seed``: the two methods run the same chains.
+
         Returns
         -------
         Tensor, shape (len(labels), layers[0])
             On the network's device.
         """
         check_positive(gibbs_steps, "gibbs_steps", integer=True)
+        return self.sample_sequence(np.asarray(labels).reshape(-1), 1, gibbs_steps, seed=seed)[:, 0]
+
+    @torch.no_grad()
+    def sample_sequence(self, labels: Any, n_images: int = 10, steps_between: int = 1000, *,
+                        seed: int | None = None) -> Tensor:
+        """What the network has in mind: the images of a Gibbs chain in the associative memory with a
+        label clamped, shown every ``steps_between`` steps.
+
+        Each chain starts from penultimate states drawn with the training data's mean and runs
+        alternating Gibbs sampling in the top RBM with its label clamped (:meth:`ClassRBM.sample_features`);
+        after every ``steps_between`` steps its penultimate states are passed down the generative
+        weights (:func:`sleep_pass`: hidden layers sampled, the data layer as its probabilities) and
+        the chain continues from where it was. Hinton, Osindero & Teh (2006) show such sequences,
+        one row per clamped label; the movies on Hinton's page of the paper's digits show a frame
+        every 3 of 300 iterations. One generator, seeded by ``seed``, draws every random number in the
+        order: start, Gibbs steps, down pass, Gibbs steps, down pass, ...
+
+        Parameters
+        ----------
+        labels : int or array-like of int
+            The clamped class index of one chain, or one per chain (the chains run side by side).
+        n_images : int
+            Images per chain, >= 1.
+        steps_between : int
+            Gibbs steps before the first image and between successive images, >= 1.
+        seed : int, optional
+            Seeds the generator.
+
+        Returns
+        -------
+        Tensor
+            Shape ``(n_images, layers[0])`` for one label given as an int, ``(len(labels), n_images,
+            layers[0])`` for a sequence of labels; values in [0, 1], on the network's device.
+        """
+        check_positive(n_images, "n_images", integer=True)
+        check_positive(steps_between, "steps_between", integer=True)
         seed = check_seed(seed)
         seed = int(torch.randint(2**62, (1,)).item()) if seed is None else seed
         generator = torch.Generator(device=self.device).manual_seed(seed)
+        one_chain = np.ndim(labels) == 0
         targets = torch.as_tensor(np.asarray(labels).reshape(-1))
         targets = class_index_tensor(targets, len(targets), self.n_classes, self.device)
-        pen = self.top.sample_features(targets, gibbs_steps, generator)
-        return sleep_pass(self, pen, generator)[0]
+        pen, images = None, []
+        for _ in range(n_images):
+            pen = self.top.sample_features(targets, steps_between, generator, start=pen)
+            images.append(sleep_pass(self, pen, generator)[0])
+        sequences = torch.stack(images, 1)
+        return sequences[0] if one_chain else sequences
 
 
 class UpDownTraining:

@@ -25,18 +25,26 @@ Usage::
     python examples/mnist_hinton2006_generative.py --quick      # about a minute: 10,000 MNIST images
     python examples/mnist_hinton2006_generative.py              # the paper's schedule (hours)
     python examples/mnist_hinton2006_generative.py --data digits
+    python examples/mnist_hinton2006_generative.py --quick --figure docs/figures/hinton2006_samples.png
 
 ``--quick`` trains the full-sized network on 10,000 training images for 10 greedy epochs per RBM and
 4 up-down epochs (CD-3, the last CD-10), reports its errors beside the paper's, and times each
 phase to estimate the full run on this machine (with the threads torch uses here). MNIST is read
 from ``--path``, ``$DBN_DATA/mnist`` or ``data/mnist``; without it ``--quick`` falls back to
 scikit-learn's digits.
+
+``--figure PATH`` saves two figures: the generated digits at ``PATH``, and beside it
+``hinton2006_in_mind.png``, what the network has in mind: for each label (one row each) one chain
+of alternating Gibbs sampling in the associative memory with that label clamped, an image passed
+down the generative weights every ``IN_MIND["steps_between"]`` steps
+(:meth:`dbn.updown.UpDownDBN.sample_sequence`), as in the paper's sequences of images per class.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -50,6 +58,7 @@ GREEDY = {"lr": 0.1, "batch_size": 100, "weight_decay": 2e-4}  # momentum: 0.5, 
 UPDOWN = {"lr": 0.01, "batch_size": 100}
 PAPER = {"greedy": 2.49, "updown_44k": 1.39, "final": 1.25}
 FULL = {"train": 44_000, "greedy_epochs": 30, "updown_epochs": 300, "extra_epochs": 59}
+IN_MIND = {"n_images": 10, "steps_between": 1000}  # images per label, Gibbs steps before each
 
 
 def arguments() -> argparse.Namespace:
@@ -161,10 +170,23 @@ def main() -> None:
     print(f"100 samples generated with clamped labels (200 Gibbs steps): {100 * agreement:.0f}% classified as "
           "their label by the network itself")
     if args.figure:
-        from dbn.plotting import plot_samples
+        save_figures(net, samples, args.figure, args.seed)
 
-        plot_samples(samples, args.figure, columns=10, title="10 samples per clamped label (rows 0-9)")
-        print(f"generated digits saved to {args.figure}")
+
+def save_figures(net: UpDownDBN, samples: np.ndarray, path: str, seed: int) -> None:
+    """The generated digits at ``path``; beside it, one label-clamped chain per class shown every
+    ``IN_MIND["steps_between"]`` Gibbs steps (``hinton2006_in_mind.png``)."""
+    from dbn.plotting import plot_samples
+
+    plot_samples(samples, path, columns=10, title="10 samples per clamped label (rows 0-9)")
+    print(f"generated digits saved to {path}")
+    started = time.perf_counter()
+    sequences = net.sample_sequence(np.arange(10), seed=seed, **IN_MIND).cpu().numpy()
+    in_mind = Path(path).with_name("hinton2006_in_mind.png")
+    plot_samples(sequences.reshape(-1, sequences.shape[-1]), in_mind, columns=IN_MIND["n_images"],
+                 title=f"one chain per clamped label (rows 0-9), an image every {IN_MIND['steps_between']} Gibbs steps")
+    print(f"what the network has in mind ({IN_MIND['n_images']} images per label, "
+          f"{time.perf_counter() - started:.0f} s) saved to {in_mind}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from sklearn.model_selection import train_test_split
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, train_test_split
 
 from dbn.classrbm import ClassRBM, ClassRBMTraining
 from dbn.loop import DivergenceError
@@ -209,3 +210,17 @@ def test_the_estimator_on_digits_with_string_labels_and_pickling(digits_split):
 def test_the_estimator_refuses_a_single_class():
     with pytest.raises(ValueError, match="one class"):
         ClassRBMClassifier(4, device="cpu").fit(np.random.default_rng(0).random((10, 3)), np.ones(10))
+
+
+def test_the_estimator_clones_and_searches_over_the_number_of_hidden_units(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
+    clf = ClassRBMClassifier(8, objective="discriminative", learning_rate=0.3, n_iter=10, device="cpu",
+                             random_state=0)
+    fitted = clone(clf).fit(X_train[:400], y_train[:400])
+    copy = clone(fitted)  # the hyper-parameters, not the fit
+    assert copy.get_params() == fitted.get_params() and not hasattr(copy, "model_")
+    search = GridSearchCV(clf, {"n_components": [1, 32]}, cv=2).fit(X_train[:400], y_train[:400])
+    assert search.best_params_ == {"n_components": 32}  # one hidden unit cannot tell 10 digits apart
+    assert search.best_estimator_.model_.n_hidden == 32 and search.score(X_test, y_test) > 0.7
+    again = pickle.loads(pickle.dumps(search.best_estimator_))
+    np.testing.assert_array_equal(again.predict_proba(X_test), search.best_estimator_.predict_proba(X_test))

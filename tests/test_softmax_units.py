@@ -1,6 +1,7 @@
 """One-of-K (softmax) groups and layers made of several unit types: sampling, log-partitions
 against brute force, exact likelihoods over valid states only, CD training on categorical data,
-biases from data, argument checks and checkpoints."""
+biases from data, argument checks and checkpoints (of RBMs and deep belief nets, and the clear
+refusal of unit types that a checkpoint could not rebuild)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ import pytest
 import torch
 from conftest import binary_states, joint_log_weights
 
-from dbn import RBM
+from dbn import RBM, DeepBeliefNet
 from dbn.monitors import exact_pseudo_likelihood, pseudo_likelihood, reconstruction_errors
 from dbn.units import (
     BernoulliUnits,
     GaussianUnits,
     SoftmaxUnits,
     UnitGroups,
+    Units,
     units_from_json,
     units_to_json,
 )
@@ -297,3 +299,68 @@ def test_nested_unit_types_round_trip_through_json():
     z = torch.randn(3, 15, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(restored.log_partition(z), units.log_partition(z))
     assert units_to_json(BernoulliUnits()) == "bernoulli"
+
+
+@pytest.mark.parametrize(
+    ("visible", "hidden"),
+    [
+        (SoftmaxUnits(4), "bernoulli"),
+        (UnitGroups([(BernoulliUnits(), 4), (SoftmaxUnits(4), 4)]), [SoftmaxUnits(3), "bernoulli"]),
+    ],
+    ids=["softmax", "groups"],
+)
+def test_a_deep_belief_net_with_one_of_k_or_mixed_units_survives_a_checkpoint(visible, hidden, tmp_path):
+    data = categorical_data(200)
+    net = DeepBeliefNet([8, 6, 3], visible=visible, hidden=hidden, epochs=1, batch_size=50)
+    net.pretrain(data, progress=False, seed=0)
+    net.save(tmp_path / "net.pt")
+    loaded = DeepBeliefNet.load(tmp_path / "net.pt")
+    assert loaded.config() == net.config()
+    for original, restored in zip(net.rbms, loaded.rbms, strict=True):
+        assert repr(restored.visible) == repr(original.visible) and repr(restored.hidden) == repr(original.hidden)
+        assert type(restored.visible) is type(original.visible)
+    for name, value in net.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value), name
+    assert torch.equal(loaded.transform(data), net.transform(data))
+    assert torch.equal(loaded.sample(5, 3, seed=1), net.sample(5, 3, seed=1))
+
+
+class TensorAttributeUnits(BernoulliUnits):
+    """Importable, but with an attribute no JSON header can hold."""
+
+    name = "tensor_attribute"
+
+    def __init__(self) -> None:
+        self.scale = torch.ones(3)
+
+
+def local_units() -> Units:
+    class LocalUnits(BernoulliUnits):
+        name = "local"
+
+    return LocalUnits()
+
+
+@pytest.mark.parametrize(
+    ("units", "message"),
+    [
+        (local_units(), r"unit type 'local_units.<locals>.LocalUnits' cannot be saved: .* define it at the top level"),
+        (TensorAttributeUnits(), r"unit type 'TensorAttributeUnits' cannot be saved: its attributes must be JSON"),
+    ],
+    ids=["defined in a function", "tensor attribute"],
+)
+def test_a_unit_type_a_checkpoint_could_not_rebuild_is_refused_at_save(units, message, tmp_path):
+    for model in (RBM(8, 3, visible=units), DeepBeliefNet([8, 3], visible=units),
+                  DeepBeliefNet([8, 5, 3], hidden=[units, "bernoulli"])):
+        with pytest.raises(ValueError, match=message):
+            model.save(tmp_path / "model.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stored_unit_type_that_cannot_be_rebuilt_is_named_at_load():
+    with pytest.raises(ValueError, match="visible units of class 'gone_module:Gone' cannot be imported again"):
+        units_from_json({"class": "gone_module:Gone", "attributes": {}}, argument="visible")
+    with pytest.raises(ValueError, match="hidden units of class 'builtins:dict': that is not a dbn.units.Units"):
+        units_from_json({"class": "builtins:dict", "attributes": {}}, argument="hidden")
+    with pytest.raises(ValueError, match="visible units are stored as 7, not as a name or a class"):
+        units_from_json(7, argument="visible")

@@ -1,6 +1,6 @@
 """The DBN of Hinton, Osindero & Teh (2006): one up-down step against their Appendix B written out
 line by line, greedy pretraining and untying, classification and label-clamped generation on
-digits, and the divergence guard."""
+digits, sequences of images from one label-clamped chain, and the divergence guard."""
 
 from __future__ import annotations
 
@@ -174,6 +174,46 @@ def test_samples_generated_with_a_clamped_label_are_recognised_as_that_label(dig
     samples = net.sample(labels, gibbs_steps=200, seed=0)
     assert samples.shape == (200, 64) and float(samples.min()) >= 0 and float(samples.max()) <= 1
     assert (judge.predict(samples.numpy()) == labels).mean() > 0.5  # chance: 0.1
+
+
+def sequence_net() -> UpDownDBN:
+    """A random net wide enough (16 and 12 hidden units) that two images of a moving chain differ."""
+    generator = torch.Generator().manual_seed(3)
+    net = UpDownDBN([20, 16, 12, 24], N_CLASSES, dtype=torch.float64)
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator, dtype=torch.float64))
+    return net
+
+
+def test_a_sequence_shows_one_moving_chain_and_starts_with_what_sample_generates():
+    net = sequence_net()
+    sequence = net.sample_sequence(1, n_images=6, steps_between=4, seed=0)
+    assert sequence.shape == (6, 20) and float(sequence.min()) >= 0 and float(sequence.max()) <= 1
+    assert torch.equal(sequence, net.sample_sequence(1, n_images=6, steps_between=4, seed=0))
+    assert not torch.equal(sequence, net.sample_sequence(1, n_images=6, steps_between=4, seed=1))
+    assert all(not torch.equal(before, after) for before, after in zip(sequence[:-1], sequence[1:], strict=True))
+    # the same generator and chain: the first image is sample()'s after as many Gibbs steps
+    assert torch.equal(sequence[0], net.sample([1], gibbs_steps=4, seed=0)[0])
+    # the chain continues between images: a longer sequence begins with the shorter one
+    assert torch.equal(net.sample_sequence(1, n_images=9, steps_between=4, seed=0)[:6], sequence)
+    chains = net.sample_sequence([0, 1, 2], n_images=3, steps_between=4, seed=5)
+    assert chains.shape == (3, 3, 20)
+    assert torch.equal(chains[:, 0], net.sample([0, 1, 2], gibbs_steps=4, seed=5))
+    with pytest.raises(ValueError, match="n_images"):
+        net.sample_sequence(1, n_images=0)
+    with pytest.raises(ValueError, match="steps_between"):
+        net.sample_sequence(1, steps_between=0)
+
+
+def test_the_images_a_label_clamped_chain_shows_are_recognised_as_that_label(digits, digits_net):
+    net = digits_net[0]
+    X, y = digits
+    judge = LogisticRegression(max_iter=2000).fit(X, y)
+    sequences = net.sample_sequence(np.arange(10), n_images=5, steps_between=100, seed=0)
+    assert sequences.shape == (10, 5, 64)
+    predicted = judge.predict(sequences.reshape(50, 64).numpy()).reshape(10, 5)
+    assert (predicted == np.arange(10)[:, None]).mean() > 0.5  # chance: 0.1
 
 
 def test_a_diverging_finetune_stops_and_restores_the_last_good_parameters(digits):
