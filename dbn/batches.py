@@ -189,6 +189,17 @@ class BatchSource:
         return DataStatistics(mean, std, sample)
 
 
+def is_binary(X: Tensor, chunk_rows: int = 8192) -> bool:
+    """Whether every value of ``X`` (already checked to lie in [0, 1]) is 0 or 1: each chunk of rows
+    is compared with its rounding, written into one buffer reused for every chunk."""
+    buffer = torch.empty((min(chunk_rows, len(X)), *X.shape[1:]), dtype=X.dtype, device=X.device)
+    for chunk in X.split(chunk_rows):
+        rounded = torch.round(chunk, out=buffer[: len(chunk)])
+        if not torch.equal(chunk, rounded):
+            return False
+    return True
+
+
 def make_source(
     X: Any,
     name: str,
@@ -231,7 +242,7 @@ def make_source(
         raise TypeError(f"{name} must be an array, a tensor or an iterable of batches, got {type(X).__name__}")
     if is_array_like(X):
         X = as_float_tensor(X, name, dtype=dtype, device=device, n_features=n_features, unit_interval=unit_interval)
-        if unit_interval and all(torch.equal(chunk, chunk.round()) for chunk in X.split(8192)):
+        if unit_interval and is_binary(X):
             X = X.to(torch.uint8)
     elif isinstance(X, Iterator):
         raise TypeError(
