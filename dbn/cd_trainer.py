@@ -61,6 +61,10 @@ def exploding_update(ratio: float, weights: str = "the weights") -> str | None:
 #: monitoring rows on which the CD chain of ``cd_loss`` and ``batch_recon_mse`` runs after each epoch: their
 #: means over 256 rows vary by about 1/16 of the spread between rows, small next to their change in training
 CD_MONITOR_ROWS = 256
+#: the keys of an epoch's record that measure the model on the monitor rows (None between the
+#: epochs of ``CDConfig.monitor_every``)
+MODEL_MONITORS = ("recon_mse", "recon_kl", "pseudo_likelihood", "free_energy_gap", "val_recon_mse",
+                  "dead_fraction", "saturated_fraction", "cd_loss", "batch_recon_mse")
 
 
 def make_optimizer(rbm: EnergyModel, config: CDConfig, lr: float) -> torch.optim.Optimizer:
@@ -201,6 +205,7 @@ class CDTrainer:
         in_memory = source.in_memory and not is_distributed()
         self.runner = EpochRunner(self.step, source, use_graph=use_graph) if in_memory else None
         self.settings: list | None = None
+        self.epochs_done, self.epochs_to_run = 0, config.epochs  # of the fit; set by train_rbm on resume
 
     def state(self) -> dict:
         """What the next epoch needs besides the parameters: optimiser buffers, generator, chains, sparsity,
@@ -281,31 +286,48 @@ class CDTrainer:
         for batch in batches:
             self.step(batch)
 
+    def monitors_due(self, epoch: int) -> bool:
+        """Whether epoch ``epoch`` (0-based, of this call) measures the monitors: every
+        ``monitor_every``-th epoch of the fit, and its last."""
+        done = self.epochs_done + epoch + 1
+        return done % self.config.monitor_every == 0 or epoch + 1 == self.epochs_to_run
+
     def measure(self, epoch: int, seconds: float) -> dict:
-        """The epoch's record (keys: :mod:`dbn.monitors`), averaged over ranks."""
-        rbm, rows, val = self.rbm, self.monitor_rows, self.val_rows
+        """The epoch's record (keys: :mod:`dbn.monitors`), averaged over ranks; the monitors of the
+        model are None in the epochs between those of ``monitor_every``."""
         group = self.optimizer.param_groups[0]
-        recon_mse, recon_kl = monitors.reconstruction_errors(rbm, rows)
-        dead, saturated = monitors.hidden_activity(rbm, rows)
         record = {
             "epoch": self.first_epoch + epoch + 1,
-            "recon_mse": recon_mse,
-            "recon_kl": recon_kl,
-            "pseudo_likelihood": monitors.pseudo_likelihood(rbm, rows, self.generator),
-            "free_energy_gap": None if val is None else monitors.free_energy_gap(rbm, val, rows),
-            "val_recon_mse": None if val is None else monitors.reconstruction_errors(rbm, val)[0],
+            **dict.fromkeys(MODEL_MONITORS),
             "update_ratio": float(self.update_ratio),
-            "dead_fraction": dead,
-            "saturated_fraction": saturated,
             "seconds": seconds,
             "lr": group.get("lr"),
             "momentum": group.get("momentum"),
-            # the CD chain of the monitors has its own generator, the same at every epoch: the
-            # training generator's sequence stays that of a run without monitors, and the values
-            # of successive epochs differ by the change of the model, not of the random numbers
+        }
+        if self.monitors_due(epoch):
+            record.update(self.model_monitors())
+        return reduce_record(record, self.rbm.weight.device)
+
+    def model_monitors(self) -> dict:
+        """The monitors of :data:`MODEL_MONITORS` on the monitor (and validation) rows."""
+        rbm, rows, val = self.rbm, self.monitor_rows, self.val_rows
+        recon_mse, recon_kl = monitors.reconstruction_errors(rbm, rows)
+        dead, saturated = monitors.hidden_activity(rbm, rows)
+        # the random numbers of the monitors (the flipped units of the pseudo-likelihood, the CD
+        # chain of cd_loss) come from generators of their own, the same at every epoch: the
+        # training generator's sequence, and so the trained model, does not depend on how often
+        # the monitors run, and the values of successive epochs differ by the change of the
+        # model, not of the random numbers
+        return {
+            "recon_mse": recon_mse,
+            "recon_kl": recon_kl,
+            "pseudo_likelihood": monitors.pseudo_likelihood(rbm, rows, torch.Generator(rows.device).manual_seed(1)),
+            "free_energy_gap": None if val is None else monitors.free_energy_gap(rbm, val, rows),
+            "val_recon_mse": None if val is None else monitors.reconstruction_errors(rbm, val)[0],
+            "dead_fraction": dead,
+            "saturated_fraction": saturated,
             **self.objective.epoch_monitors(rows[:CD_MONITOR_ROWS], torch.Generator(rows.device).manual_seed(0)),
         }
-        return reduce_record(record, rbm.weight.device)
 
     def divergence(self, record: dict) -> str | None:
         """An exploding update: :math:`\\|\\Delta W\\| / \\|W\\|` above :data:`MAX_UPDATE_RATIO`."""
@@ -314,7 +336,9 @@ class CDTrainer:
     def finish(self, history: list[dict]) -> None:
         """Warn when every hidden unit ended dead or saturated (the model can represent nothing)."""
         last = history[-1] if history else None
-        if last is not None and last["dead_fraction"] + last["saturated_fraction"] >= 1.0:
+        if last is not None and last["dead_fraction"] is not None and (
+            last["dead_fraction"] + last["saturated_fraction"] >= 1.0
+        ):
             warnings.warn(
                 "every hidden unit is dead or saturated after epoch "
                 f"{last['epoch']} (dead {last['dead_fraction']:.0%}, "
@@ -413,12 +437,14 @@ def train_rbm(
     )
     if state is not None:
         trainer.load_state(state)
+    trainer.epochs_done = state["done"] if state is not None else 0
+    trainer.epochs_to_run = config.epochs - trainer.epochs_done
     if run.checkpoint is not None:
         callbacks.append(epoch_checkpoint(rbm, trainer, run, seed=seed, first_epoch=first_epoch, data=data))
     with matmul_precision(config.precision):
         run_epochs(
             trainer,
-            config.epochs - (state["done"] if state is not None else 0),
+            trainer.epochs_to_run,
             model=rbm,
             history=rbm.history_,
             device=device,

@@ -203,6 +203,11 @@ class CDConfig(_ConfigMixin):
         without) returning a ``torch.optim.Optimizer``; default SGD with momentum.
     monitor_size : int
         Rows of training data (a fixed random subset) on which the monitors are computed.
+    monitor_every : int
+        Epochs between the monitors' passes over those rows (the last epoch of a fit always
+        has one); the records of the other epochs hold None for the model's monitors. On small
+        data a pass costs about as much as an epoch: the scikit-learn estimators measure only the
+        last epoch unless ``verbose``.
     precision : {"float32", "tf32", "bfloat16"}
         Precision of the products (:mod:`dbn.precision`).
     cuda_graph : bool, optional
@@ -250,6 +255,7 @@ class CDConfig(_ConfigMixin):
     sample_visible: bool = False
     optimizer: OptimizerFactory | None = None
     monitor_size: int = 1024
+    monitor_every: int = 1
     precision: str = "float32"
     cuda_graph: bool | None = None
     fast_weights: bool = False
@@ -264,7 +270,7 @@ class CDConfig(_ConfigMixin):
     _callable_fields = ("momentum", "optimizer")
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "k", "monitor_size"):
+        for name in ("epochs", "batch_size", "k", "monitor_size", "monitor_every"):
             check_positive(getattr(self, name), name, integer=True)
         for name in ("weight_decay", "sparsity_cost"):
             check_positive(getattr(self, name), name, allow_zero=True)

@@ -110,6 +110,12 @@ DEFAULT_WHEN_NONE = frozenset({"momentum"})
 Config = TypeVar("Config", CDConfig, TrainConfig)
 
 
+def monitored(config: CDConfig, verbose: bool) -> CDConfig:
+    """``config`` measuring the RBM's monitors every epoch when ``verbose`` (they are shown), else
+    only at the last epoch (on small data each pass costs about as much as an epoch of training)."""
+    return config if verbose else config.replace(monitor_every=config.epochs)
+
+
 def config_from_params(base: Config, fields: Mapping[str, str], params: Mapping[str, Any]) -> Config:
     """``base`` with every field named in ``fields`` set from its estimator hyper-parameter.
 
@@ -433,7 +439,8 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def _cd_config(self) -> CDConfig:
         """The training configuration the hyper-parameters describe (:data:`TRANSFORMER_CD_FIELDS`)."""
-        return config_from_params(CDConfig(), TRANSFORMER_CD_FIELDS, self.get_params(deep=False))
+        config = config_from_params(CDConfig(), TRANSFORMER_CD_FIELDS, self.get_params(deep=False))
+        return monitored(config, bool(self.verbose))
 
     def _new_rbm(self, X: np.ndarray | sp.sparray | sp.spmatrix) -> RBM:
         """An untrained RBM for ``X``'s features, in its dtype."""
@@ -743,7 +750,7 @@ class _DeepBeliefNetEstimator(BaseEstimator):
         only, when given); keep it as ``dbn_``."""
         _check_training_data(self, X)
         params = self.get_params(deep=False)
-        pretrain_config = config_from_params(CDConfig(), PRETRAIN_CD_FIELDS, params)
+        pretrain_config = monitored(config_from_params(CDConfig(), PRETRAIN_CD_FIELDS, params), bool(self.verbose))
         finetune_config = config_from_params(FINETUNE_DEFAULTS, FINETUNE_TRAIN_FIELDS, params)
         layers = [X.shape[1], *check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")]
         random_state, device, progress = check_random_state(self.random_state), _device(self.device), bool(self.verbose)

@@ -1,4 +1,4 @@
-"""The exact pseudo-likelihood against brute force on tiny RBMs."""
+"""The exact pseudo-likelihood against brute force on tiny RBMs; how often the training monitors run."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import pytest
 import torch
 from conftest import binary_states, joint_log_weights, random_rbm
 
-from dbn import monitors
+from dbn import RBM, monitors
+from dbn.config import CDConfig
 
 
 def brute_force_pseudo_likelihood(rbm, v: torch.Tensor) -> torch.Tensor:
@@ -57,3 +58,22 @@ def test_exact_pseudo_likelihood_needs_binary_visible_units():
     rbm = random_rbm(4, 3, visible="gaussian")
     with pytest.raises(ValueError, match="binary visible units"):
         monitors.exact_pseudo_likelihood(rbm, torch.zeros(2, 4, dtype=torch.float64))
+
+
+def test_the_monitors_run_every_few_epochs_and_at_the_last_without_changing_the_model():
+    X = (torch.rand(300, 20, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    every_epoch = RBM(20, 8).fit(X, epochs=7, batch_size=30, seed=0, progress=False)
+    sparse = RBM(20, 8).fit(X, epochs=7, batch_size=30, seed=0, progress=False, monitor_every=3)
+    for name in ("weight", "visible_bias", "hidden_bias"):
+        assert torch.equal(getattr(every_epoch, name), getattr(sparse, name)), name
+    measured = [record["epoch"] for record in sparse.history_ if record["recon_mse"] is not None]
+    assert measured == [3, 6, 7]
+    for record, full in zip(sparse.history_, every_epoch.history_, strict=True):
+        assert record["update_ratio"] == full["update_ratio"]
+        if record["epoch"] in measured:  # the monitors' own random numbers: the same values
+            assert record["pseudo_likelihood"] == full["pseudo_likelihood"]
+            assert record["cd_loss"] == full["cd_loss"]
+        else:
+            assert record["pseudo_likelihood"] is None and record["dead_fraction"] is None
+    with pytest.raises(ValueError, match="monitor_every"):
+        CDConfig(monitor_every=0)

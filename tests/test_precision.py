@@ -28,11 +28,17 @@ def test_bfloat16_changes_the_gradient_far_less_than_cd_sampling_does(binary_dig
         assert all(g.dtype == torch.float32 for g in gradients)
         return gradients
 
-    exact, reduced, other_seed = (
-        torch.cat([g.flatten() for g in gradient(*run)]) for run in (("float32", 1), ("bfloat16", 1), ("float32", 2))
-    )
-    assert not torch.equal(reduced, exact)  # the products really ran in bfloat16
-    assert torch.linalg.norm(reduced - exact) < 0.5 * torch.linalg.norm(other_seed - exact)
+    def flat(precision, seed):
+        return torch.cat([g.flatten() for g in gradient(precision, seed)])
+
+    rounding, resampling = [], []
+    for seed in range(1, 5):  # a mean over seeds: one pair of chains may flip many samples or none
+        exact = flat("float32", seed)
+        reduced = flat("bfloat16", seed)
+        assert not torch.equal(reduced, exact)  # the products really ran in bfloat16
+        rounding.append(float(torch.linalg.norm(reduced - exact)))
+        resampling.append(float(torch.linalg.norm(flat("float32", seed + 10) - exact)))
+    assert np.mean(rounding) < 0.5 * np.mean(resampling), (rounding, resampling)
 
 
 def test_bfloat16_training_learns_as_well_and_keeps_float32_parameters(binary_digits):

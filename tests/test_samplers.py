@@ -1,5 +1,5 @@
 """Fast persistent CD, parallel tempering and centering (``dbn.samplers``): each trains a small RBM to a
-higher exact log-likelihood than CD-1 with the same budget and seed, and each has its own rule
+higher exact log-likelihood than CD-1 with the same budget and seeds (mean over three), and each has its own rule
 checked against a direct computation:
 
 - fast weights are the decayed sum of the gradients, decay to zero without a fast rate, and move
@@ -40,26 +40,31 @@ PATTERNS = bars_and_stripes()  # 22 patterns: the best model has log-likelihood 
 TRAINING = {"epochs": 60, "batch_size": 20, "lr": 0.05, "momentum": 0.5, "progress": False, "seed": 0,
             "monitor_size": 64}
 OPTIONS = {
-    "fast-weights": {"persistent": True, "fast_weights": True, "fast_lr": 0.1},
+    "fast-weights": {"persistent": True, "fast_weights": True},  # fast_lr: the regular rate
     "tempering": {"persistent": True, "tempering": 5},
     "centering": {"centering": True},
 }
+SEEDS = (0, 1, 2)
 
 
-def fitted(**options) -> RBM:
-    return RBM(12, 8).fit(np.tile(PATTERNS, (40, 1)), **{**TRAINING, **options})
+def fitted(seed: int = 0, **options) -> RBM:
+    return RBM(12, 8).fit(np.tile(PATTERNS, (40, 1)), **{**TRAINING, "seed": seed, **options})
+
+
+def mean_likelihood(**options) -> float:
+    """The exact log-likelihood of the patterns, averaged over the models of ``SEEDS``."""
+    return float(np.mean([fitted(seed, **options).log_likelihood(PATTERNS) for seed in SEEDS]))
 
 
 @pytest.fixture(scope="module")
 def cd1_likelihood() -> float:
-    return fitted().log_likelihood(PATTERNS)
+    return mean_likelihood()
 
 
-@pytest.mark.parametrize(("name", "margin"), [("fast-weights", 0.1), ("tempering", 0.2), ("centering", 0.5)])
+@pytest.mark.parametrize(("name", "margin"), [("fast-weights", 0.2), ("tempering", 0.3), ("centering", 0.5)])
 def test_each_option_learns_bars_and_stripes_better_than_cd1(cd1_likelihood, name, margin):
-    start = RBM(12, 8).fit(np.tile(PATTERNS, (40, 1)), **{**TRAINING, "epochs": 1, **OPTIONS[name]})
-    rbm = fitted(**OPTIONS[name])
-    found = rbm.log_likelihood(PATTERNS)
+    start = fitted(**{"epochs": 1, **OPTIONS[name]})
+    found = mean_likelihood(**OPTIONS[name])
     assert found > start.log_likelihood(PATTERNS) + 1.0  # well above its first epoch
     assert found > cd1_likelihood + margin, (name, found, cd1_likelihood)
 

@@ -158,16 +158,20 @@ def test_fit_trains_with_the_configurations_the_hyper_parameters_describe(split)
         8, learning_rate=0.05, batch_size=25, n_iter=2, k=2, persistent=True, momentum=0.3, weight_decay=1e-4, **options
     ).fit(X)
     assert transformer.rbm_.fit_config_ == CDConfig(
-        epochs=2, batch_size=25, lr=0.05, k=2, persistent=True, momentum=0.3, weight_decay=1e-4
-    )
+        epochs=2, batch_size=25, lr=0.05, k=2, persistent=True, momentum=0.3, weight_decay=1e-4, monitor_every=2
+    )  # without verbose, the monitors measure the last epoch only
     assert transformer.partial_fit(X).rbm_.fit_config_ == transformer.rbm_.fit_config_.replace(epochs=1)
     default = RBMTransformer(8, n_iter=1, **options).fit(X)  # momentum=None: Hinton's schedule; lr=None: 0.1
     assert default.rbm_.fit_config_ == CDConfig(epochs=1, batch_size=10, lr=0.1, momentum=hinton_momentum)
+    verbose = RBMTransformer(8, n_iter=3, verbose=True, **options).fit(X)
+    assert verbose.rbm_.fit_config_.monitor_every == 1
     classifier = DBNClassifier(
         (8,), pretrain_epochs=2, pretrain_learning_rate=0.05, k=2, finetune_epochs=3, finetune_learning_rate=0.01,
         optimizer="adam", batch_size=50, weight_decay=1e-4, validation_fraction=0.2, n_iter_no_change=None, **options,
     ).fit(X, y)
-    assert classifier.dbn_.layer_configs == [CDConfig(epochs=2, batch_size=50, lr=0.05, k=2, weight_decay=1e-4)]
+    assert classifier.dbn_.layer_configs == [
+        CDConfig(epochs=2, batch_size=50, lr=0.05, k=2, weight_decay=1e-4, monitor_every=2)
+    ]
     assert classifier.dbn_.finetune_config_ == TrainConfig(
         epochs=3, batch_size=50, lr=0.01, optimizer="adam", weight_decay=1e-4, validation_fraction=0.2, patience=None
     )
