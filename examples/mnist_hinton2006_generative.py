@@ -24,6 +24,7 @@ Usage::
 
     python examples/mnist_hinton2006_generative.py --quick      # about a minute: 10,000 MNIST images
     python examples/mnist_hinton2006_generative.py              # the paper's schedule (hours)
+    python examples/mnist_hinton2006_generative.py --updown-epochs 20 --extra-epochs 0   # its first part
     python examples/mnist_hinton2006_generative.py --data digits
     python examples/mnist_hinton2006_generative.py --quick --figure docs/figures/hinton2006_samples.png
 
@@ -69,6 +70,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--train-rows", type=int, default=None, help="training rows (quick: 10000; full: 44000)")
     parser.add_argument("--greedy-epochs", type=int, default=None, help="epochs per RBM (paper: 30)")
     parser.add_argument("--updown-epochs", type=int, default=None, help="up-down epochs (paper: 300)")
+    parser.add_argument("--extra-epochs", type=int, default=None,
+                        help="up-down epochs on all 60,000 images after those (paper: 59; 0 skips the stage)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--figure", default=None, help="save the generated digits here (PNG; needs matplotlib)")
@@ -114,7 +117,7 @@ def main() -> None:
     args = arguments()
     X_all, y_all, X_train, y_train, X_val, y_val, X_test, y_test = load_data(args)
     quick = args.quick
-    rows = args.train_rows or (10_000 if quick and args.data == "mnist" else None)
+    rows = args.train_rows or ((10_000 if quick else FULL["train"]) if args.data == "mnist" else None)
     if rows is not None and rows < len(X_train):
         X_train, _, y_train, _ = train_test_split(X_train, y_train, train_size=rows, stratify=y_train,
                                                   random_state=args.seed)
@@ -148,11 +151,11 @@ def main() -> None:
           f"{error(net, X_val, y_val):.2f}%, test error {error(net, X_test, y_test):.2f}%   "
           f"(paper, after 300 epochs: {PAPER['updown_44k']}%)")
 
-    if not quick and mnist:
+    extra_epochs = FULL["extra_epochs"] if args.extra_epochs is None else args.extra_epochs
+    if not quick and mnist and extra_epochs > 0:
         started = time.perf_counter()
-        net.finetune(X_all, y_all, epochs=FULL["extra_epochs"], k=10, seed=args.seed + 2, device=args.device,
-                     **UPDOWN)
-        print(f"up-down on all 60,000: {FULL['extra_epochs']} epochs in {time.perf_counter() - started:.0f} s; "
+        net.finetune(X_all, y_all, epochs=extra_epochs, k=10, seed=args.seed + 2, device=args.device, **UPDOWN)
+        print(f"up-down on all 60,000: {extra_epochs} epochs in {time.perf_counter() - started:.0f} s; "
               f"test error {error(net, X_test, y_test):.2f}%   (paper: {PAPER['final']}%)")
     if quick and mnist:
         history = net.finetune_history_
