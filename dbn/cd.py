@@ -52,14 +52,11 @@ from torch import Tensor, nn
 
 from dbn.energy import EnergyModel
 from dbn.precision import autocast
-from dbn.samplers import Centering, NegativeSampler
+from dbn.samplers import Centering, Gradients, NegativeSampler
 from dbn.units import BernoulliUnits, Units
 
 __all__ = ["Buffers", "ContrastiveDivergence", "FreeEnergyDifference", "Workspace", "cd_gradients",
            "free_energy_difference", "surrogate_value"]
-
-#: the gradients of the weights, visible and hidden biases
-Gradients = tuple[Tensor, Tensor, Tensor]
 
 
 def _mean_free_energy(visible: Units, hidden: Units, v: Tensor, x: Tensor, visible_bias: Tensor) -> Tensor:

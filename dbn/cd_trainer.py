@@ -39,7 +39,7 @@ from dbn.graphs import EpochRunner
 from dbn.loop import check_callbacks, run_epochs
 from dbn.precision import matmul_precision
 from dbn.resume import EpochCheckpoint, check_fingerprint, check_writable, fingerprint
-from dbn.samplers import make_centering, negative_sampler
+from dbn.samplers import check_sampler_options, make_centering, negative_sampler
 from dbn.validation import check_flag, check_positive, check_seed, resolve_device
 
 __all__ = ["CD_MONITOR_ROWS", "MAX_UPDATE_RATIO", "CDRun", "CDTrainer", "OptimizerStep", "SaveTo", "checked_statistics",
@@ -403,6 +403,7 @@ def train_rbm(
     """One run of CD training of the RBM ``rbm``: fresh (``run.state`` None) or resumed from a training state."""
     check_flag(progress, "progress")
     config, state, callbacks = run.config, run.state, check_callbacks(callbacks)
+    check_sampler_options(rbm, config)
     device = setup(resolve_device(device, rbm.device))
     rbm.to(device)
     seed = broadcast_seed(run.seed, device)

@@ -57,7 +57,7 @@ from dbn.cd import ContrastiveDivergence
 from dbn.cd_trainer import exploding_update
 from dbn.loop import Callback, check_callbacks, run_epochs
 from dbn.rbm import RBM
-from dbn.serialization import Checkpointed, dtype_from_json, dtype_to_json
+from dbn.serialization import Checkpointed, dtype_to_json
 from dbn.supervised import numpy_like
 from dbn.training import MAX_LOSS_GROWTH
 from dbn.units import BernoulliUnits, GaussianUnits, SoftmaxUnits, UnitGroups
@@ -187,13 +187,6 @@ class ClassRBM(LabelPredictions, Checkpointed, nn.Module):
         """The constructor arguments, as JSON values."""
         return {"n_features": self.n_features, "n_classes": self.n_classes, "n_hidden": self.n_hidden,
                 "features": self.features, "dtype": dtype_to_json(self.dtype)}
-
-    @classmethod
-    def from_config(cls, config: dict) -> ClassRBM:
-        """Build an untrained model from :meth:`config`'s output."""
-        options = dict(config)
-        dtype = dtype_from_json(options.pop("dtype", "float32"))
-        return cls(**options, dtype=dtype)
 
     def checkpoint_extra(self) -> dict:
         """What :meth:`save` keeps beside the parameters and the configuration: ``history_``."""

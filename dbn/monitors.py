@@ -1,7 +1,9 @@
-r"""Training monitors of an RBM, computed once per epoch on fixed subsets of the data.
+r"""Training monitors of an RBM, computed after an epoch on fixed subsets of the data.
 
-(``cd_loss`` and ``batch_recon_mse`` are the exceptions: running sums over the epoch's batches,
-kept on the device by :class:`dbn.cd.ContrastiveDivergence` and read once at its end.)
+``RBM.fit`` measures them every ``CDConfig.monitor_every`` epochs and after the last; the records
+of the epochs between hold None for them (``update_ratio``, ``seconds``, ``lr`` and ``momentum``
+are in every record). ``cd_loss`` and ``batch_recon_mse`` come from one CD-k chain started at 256
+of the monitoring rows (:meth:`dbn.cd.ContrastiveDivergence.epoch_monitors`).
 
 All functions take data already in the model's space (standardised for Gaussian visible units),
 compute with the energy interface of :mod:`dbn.energy` only, and run without autograd. Each one is
@@ -34,13 +36,13 @@ Keys of ``RBM.history_`` records (one dict per epoch):
 ``val_recon_mse``
     ``recon_mse`` on ``X_val`` (``None`` without it).
 ``cd_loss``
-    mean over the epoch's batches of the CD surrogate :math:`\overline{F(v_{data})} -
-    \overline{F(v_{model})}` (:mod:`dbn.cd`), accumulated on the device during the epoch.
+    the CD surrogate :math:`\overline{F(v_{data})} - \overline{F(v_{model})}` (:mod:`dbn.cd`) of
+    one CD-k chain started at 256 monitoring rows (for persistent CD: those rows against the
+    persistent chains).
 ``batch_recon_mse``
-    mean over the epoch's batches of :math:`(v - v_{model})^2`, where :math:`v_{model}` is the
-    negative phase of CD-k started at the batch (Hinton & Salakhutdinov's training error; it is
-    free, being accumulated on the device during the epoch). ``None`` for persistent CD, whose
-    negative phase does not start at the data.
+    mean of :math:`(v - v_{model})^2` over those rows, where :math:`v_{model}` ends the same chain
+    (Hinton & Salakhutdinov's training error). ``None`` for persistent CD, whose negative phase
+    does not start at the data.
 ``update_ratio``
     :math:`\|\Delta W\| / \|W\|` of the first weight update of the epoch (Hinton 2010, sec. 4,
     suggests about 1e-3).

@@ -99,9 +99,10 @@ from torch import Tensor
 from dbn.config import CDConfig
 from dbn.energy import EnergyModel
 
-__all__ = ["Centering", "FastWeights", "NegativeSampler", "ParallelTempering", "make_centering", "negative_sampler",
-           "swap_log_ratio", "tempered_free_energy", "tempering_betas"]
+__all__ = ["Centering", "FastWeights", "Gradients", "NegativeSampler", "ParallelTempering", "check_sampler_options",
+           "make_centering", "negative_sampler", "swap_log_ratio", "tempered_free_energy", "tempering_betas"]
 
+#: the gradients of the weights, visible and hidden biases
 Gradients = tuple[Tensor, Tensor, Tensor]
 
 
@@ -347,6 +348,16 @@ class Centering:
 def tempering_betas(n_temperatures: int, min_beta: float) -> Tensor:
     """:math:`M` inverse temperatures evenly spaced from ``min_beta`` to 1 (float64)."""
     return torch.linspace(min_beta, 1.0, n_temperatures, dtype=torch.float64)
+
+
+def check_sampler_options(rbm: EnergyModel, config: CDConfig) -> None:
+    """Refuse, before training, options the model's unit types cannot support: parallel tempering
+    swaps by free energies, so both layers need exact ones (not ReLU hidden units, say)."""
+    if config.tempering is not None and not (rbm.visible.exact_free_energy and rbm.hidden.exact_free_energy):
+        raise ValueError(
+            f"tempering needs unit types with an exact free energy for its swaps; {rbm.visible.name} visible and "
+            f"{rbm.hidden.name} hidden units do not both have one: use fast_weights or plain persistent CD"
+        )
 
 
 def negative_sampler(rbm: EnergyModel, config: CDConfig, generator: torch.Generator,

@@ -363,12 +363,20 @@ def dtype_from_json(name: str) -> torch.dtype:
 class Checkpointed:
     """``save`` and ``load`` for a module that rebuilds itself from a JSON configuration.
 
-    The class provides ``config()`` (JSON values), ``from_config(config)`` (an untrained model),
+    The class provides ``config()`` (its constructor's arguments as JSON values, the dtype by
+    name, which the default ``from_config`` passes back to the constructor),
     ``checkpoint_extra()`` (what else to keep: histories, as JSON values) and
     ``restore_extra(extra)``; its checkpoints are of kind ``checkpoint_kind``.
     """
 
     checkpoint_kind: str
+
+    @classmethod
+    def from_config(cls, config: dict) -> Any:
+        """Build an untrained model from :meth:`config`'s output (its ``dtype`` by name)."""
+        options = dict(config)
+        dtype = dtype_from_json(options.pop("dtype", "float32"))
+        return cls(**options, dtype=dtype)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the parameters and buffers, the configuration and :meth:`checkpoint_extra`,

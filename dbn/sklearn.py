@@ -317,7 +317,8 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         updates: zeros, ``BernoulliRBM``'s state before its first update.
     rbm_ : dbn.rbm.RBM
         The trained RBM (a ``torch.nn.Module`` on ``device``); ``rbm_.history_`` holds one record
-        of monitors per epoch.
+        per epoch, with the model's monitors in the last one only unless ``verbose``
+        (:func:`monitored`).
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (``n_features_in_``,)
@@ -810,7 +811,8 @@ class DBNClassifier(ClassifierMixin, _DeepBeliefNetEstimator):
     dbn_ : dbn.stack.DeepBeliefNet
         The trained network (a ``torch.nn.Module`` on ``device``): ``dbn_.rbms`` the pretrained
         RBMs, ``dbn_.mlp_`` the fine-tuned network, ``dbn_.pretrain_history_`` and
-        ``dbn_.finetune_history_`` the per-epoch records.
+        ``dbn_.finetune_history_`` the per-epoch records (the RBMs' monitors in their last
+        pretraining record only, unless ``verbose``).
     classes_ : ndarray of shape (n_classes,)
         Class labels, sorted; the columns of :meth:`predict_proba`.
     n_features_in_ : int
@@ -959,7 +961,8 @@ class DBNRegressor(RegressorMixin, _DeepBeliefNetEstimator):
     dbn_ : dbn.stack.DeepBeliefNet
         The trained network (a ``torch.nn.Module`` on ``device``), predicting standardised
         targets: ``dbn_.rbms`` the pretrained RBMs, ``dbn_.mlp_`` the fine-tuned network,
-        ``dbn_.pretrain_history_`` and ``dbn_.finetune_history_`` the per-epoch records.
+        ``dbn_.pretrain_history_`` and ``dbn_.finetune_history_`` the per-epoch records (the
+        RBMs' monitors in their last pretraining record only, unless ``verbose``).
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (``n_features_in_``,)

@@ -61,7 +61,7 @@ from dbn.cd_trainer import exploding_update
 from dbn.classrbm import ClassRBM, LabelPredictions, class_index_tensor
 from dbn.config import hinton_momentum
 from dbn.loop import Callback, check_callbacks, run_epochs
-from dbn.serialization import Checkpointed, dtype_from_json, dtype_to_json
+from dbn.serialization import Checkpointed, dtype_to_json
 from dbn.stack import DeepBeliefNet, propagate_up
 from dbn.supervised import numpy_like
 from dbn.validation import as_float_tensor, check_dtype, check_positive, check_seed, resolve_device
@@ -247,13 +247,6 @@ class UpDownDBN(LabelPredictions, Checkpointed, nn.Module):
     def config(self) -> dict:
         """The constructor arguments, as JSON values."""
         return {"layers": list(self.layers), "n_classes": self.n_classes, "dtype": dtype_to_json(self.dtype)}
-
-    @classmethod
-    def from_config(cls, config: dict) -> UpDownDBN:
-        """Build an untrained network from :meth:`config`'s output."""
-        options = dict(config)
-        dtype = dtype_from_json(options.pop("dtype", "float32"))
-        return cls(**options, dtype=dtype)
 
     def checkpoint_extra(self) -> dict:
         """What :meth:`save` keeps beside the parameters (recognition, generative, associative

@@ -360,3 +360,11 @@ def test_an_interrupted_run_with_each_option_resumes_bit_identically(tmp_path, n
     resumed.resume(X, progress=False)
     for a, b in zip(resumed.parameters(), whole.parameters(), strict=True):
         assert torch.equal(a, b), name
+
+
+def test_tempering_is_refused_before_training_for_units_without_an_exact_free_energy():
+    rbm = RBM(12, 8, hidden="relu")
+    before = rbm.weight.detach().clone()
+    with pytest.raises(ValueError, match="tempering needs unit types with an exact free energy"):
+        rbm.fit(np.tile(PATTERNS, (4, 1)), persistent=True, tempering=3, progress=False, seed=0)
+    assert torch.equal(rbm.weight, before)
