@@ -3,7 +3,8 @@ comparing weight initialisation.
 
 Map of the package:
 
-- :mod:`dbn.config` — ``CDConfig`` and ``TrainConfig``: training options as checked, JSON-serialisable data;
+- :mod:`dbn.config` — ``CDConfig`` and ``TrainConfig``: training options as checked, JSON-serialisable data
+  (``DENSITY``: a recipe for density models);
 - :mod:`dbn.energy` — ``EnergyModel``, the interface of an RBM that training, monitors and unrolling use;
 - :mod:`dbn.units` — unit types (Bernoulli, Gaussian, ReLU, one-of-K groups, mixed layers): mean, sample, free energy;
 - :mod:`dbn.rbm` — :class:`RBM`: the model, its inference and likelihood methods, ``fit``;
@@ -45,7 +46,7 @@ Map of the package:
 
 from typing import Any
 
-from dbn.config import CDConfig, TrainConfig, hinton_momentum
+from dbn.config import DENSITY, CDConfig, TrainConfig, hinton_momentum
 from dbn.rbm import RBM
 from dbn.stack import DeepBeliefNet
 
@@ -56,6 +57,7 @@ __all__ = [
     "RBM",
     "DeepBeliefNet",
     "CDConfig",
+    "DENSITY",
     "TrainConfig",
     "hinton_momentum",
     "RBMTransformer",
