@@ -46,8 +46,9 @@ def X():
         ("bernoulli", {}),
         ("bernoulli", {"persistent": True, "k": 2}),
         ("gaussian", {"sparsity_target": 0.1, "sparsity_cost": 0.1}),
+        ("bernoulli", {"monitor_every": 3}),  # resumed after epoch 3: the monitors still run at 6 and 7
     ],
-    ids=["cd", "pcd", "gaussian-sparse"],
+    ids=["cd", "pcd", "gaussian-sparse", "monitors-every-3"],
 )
 def test_an_interrupted_fit_resumes_bit_identically(X, tmp_path, visible, options):
     settings = {"epochs": 7, "batch_size": 50, "progress": False, "seed": 3, **options}
