@@ -259,7 +259,7 @@ def test_regression_and_autoencoding(digits):
     assert net.predict(X_test).shape == (len(X_test),)
     assert net.score(X_test, y_test) > 0.5
     before = float(((net.reconstruct(X_test) - X_test) ** 2).sum(1).mean())
-    net.finetune(X_train, task="autoencode", epochs=20, lr=0.01, progress=False, seed=0)
+    net.finetune(X_train, task="autoencode", epochs=20, lr=0.1, progress=False, seed=0)
     after = -net.score(X_test)
     assert after < before
     assert net.predict(X_test).shape == X_test.shape

@@ -39,10 +39,12 @@ def test_default_dbn_classifier_matches_default_mlp_classifier_in_cross_validati
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("split", [0, 3])
-def test_default_deep_belief_net_reaches_97_percent_on_a_digits_hold_out(split):
+def test_default_deep_belief_net_reaches_97_percent_on_digits_hold_outs():
     X, y = load_digits(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(X / 16, y, test_size=0.3, random_state=split, stratify=y)
-    net = DeepBeliefNet([64, 100, 100]).pretrain(X_train, seed=split, progress=False)
-    net.finetune(X_train, y_train, seed=split, progress=False)
-    assert net.score(X_test, y_test) >= 0.97
+    scores = []
+    for split in range(6):  # one 30 % hold-out scores within about +-0.01 of another: a mean over six
+        X_train, X_test, y_train, y_test = train_test_split(X / 16, y, test_size=0.3, random_state=split, stratify=y)
+        net = DeepBeliefNet([64, 100, 100]).pretrain(X_train, seed=split, progress=False)
+        net.finetune(X_train, y_train, seed=split, progress=False)
+        scores.append(net.score(X_test, y_test))
+    assert np.mean(scores) >= 0.97 and min(scores) >= 0.96, scores
