@@ -23,7 +23,7 @@ batch 100, a constant learning rate of 0.01 without momentum, no weight decay, a
 epochs. :data:`dbn.config.DENSITY` is the recipe these runs chose.
 
 ``--dbn NAME`` then stacks a 500-2000 RBM on contender ``NAME``'s RBM (trained on its hidden
-probabilities with the same settings) and reports the variational lower bound on the test
+probabilities with the same settings, one Gibbs step) and reports the variational lower bound on the test
 log-probability of the two-layer DBN (``dbn.likelihood.dbn_log_likelihood_bound``, 10 samples of
 the first layer's posterior per image, ``log Z`` of the top RBM by the same AIS), the model of
 the paper's DBN row.
@@ -103,12 +103,15 @@ def scored(rbm: RBM, X_train: torch.Tensor, X_test: torch.Tensor, betas: int, se
             "interval": (test_f - upper_z, test_f - lower_z), "warnings": [str(w.message) for w in caught]}
 
 
-def dbn_bound(first: RBM, X_train: torch.Tensor, X_test: torch.Tensor, epochs: int, betas: int, seed: int) -> dict:
-    """The test lower bound of the DBN of ``first`` and a 500-2000 RBM trained on its hidden probabilities."""
+def dbn_bound(name: str, first: RBM, X_train: torch.Tensor, X_test: torch.Tensor, epochs: int, betas: int,
+              seed: int) -> dict:
+    """The test lower bound of the DBN of ``first`` and a 500-2000 RBM trained on its hidden
+    probabilities with contender ``name``'s options (one Gibbs step)."""
     started = time.perf_counter()
     with torch.no_grad():
         hidden = first.transform(X_train)
-    top = RBM(first.n_hidden, 2000).fit(hidden, epochs=epochs, seed=seed, progress=False, **COMMON)
+    options = {**COMMON, **CONTENDERS[name][1]}
+    top = RBM(first.n_hidden, 2000).fit(hidden, epochs=epochs, seed=seed, progress=False, **options)
     generator = torch.Generator().manual_seed(seed)
     bound, error = dbn_log_likelihood_bound([first, top], X_test, n_samples=10, return_error=True,
                                             n_chains=AIS_CHAINS, n_betas=betas, generator=generator)
@@ -165,7 +168,7 @@ def main() -> None:
         print(f"{name}: test {score['test']:.2f} nats, {rows[name]['seconds']:.0f} s", flush=True)
     report(rows, betas)
     if args.dbn is not None:
-        found = dbn_bound(models[args.dbn], X_train, X_test, epochs, betas, args.seed)
+        found = dbn_bound(args.dbn, models[args.dbn], X_train, X_test, epochs, betas, args.seed)
         print(f"\nDBN {args.dbn} RBM + 500-2000 RBM ({epochs} epochs): test lower bound {found['bound']:.2f} "
               f"± {found['error']:.2f} nats, {found['seconds']:.0f} s (published: {PUBLISHED['DBN']:.2f})")
 
