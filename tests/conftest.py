@@ -54,3 +54,20 @@ def joint_log_weights(rbm: RBM, v: torch.Tensor, h: torch.Tensor) -> torch.Tenso
     W, b, c = rbm.weight.detach(), rbm.visible_bias.detach(), rbm.hidden_bias.detach()
     base = 0.5 * (v * v).sum(1, keepdim=True) if rbm.visible.name == "gaussian" else 0.0
     return (v @ b).unsqueeze(1) + (h @ c).unsqueeze(0) + v @ W.T @ h.T - base
+
+
+def step_both_paths(slow, fast, batch: torch.Tensor, label: object) -> None:
+    """One CD step of ``slow`` (``forward`` then ``backward``) and of ``fast`` (``set_gradients``) on
+    ``batch``: assert their gradients are bit-identical, then move both models by the same SGD step
+    so that later steps see other parameters."""
+    loss = slow(batch)
+    for parameter in slow.rbm.parameters():
+        parameter.grad = None
+    loss.backward()
+    fast.set_gradients(batch)
+    for name in ("weight", "visible_bias", "hidden_bias"):
+        assert torch.equal(getattr(fast.rbm, name).grad, getattr(slow.rbm, name).grad), (label, name)
+    with torch.no_grad():
+        for a, b in zip(slow.rbm.parameters(), fast.rbm.parameters(), strict=True):
+            a.sub_(a.grad, alpha=0.5)
+            b.sub_(b.grad, alpha=0.5)

@@ -19,7 +19,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from conftest import binary_states, random_rbm
+from conftest import binary_states, random_rbm, step_both_paths
 
 from dbn import RBM
 from dbn.cd import ContrastiveDivergence
@@ -115,17 +115,7 @@ def test_set_gradients_is_forward_and_backward_bit_for_bit_with_each_option(opti
     slow_rbm, fast_rbm = small_rbm(), small_rbm()
     slow, fast = objective_with(slow_rbm, option), objective_with(fast_rbm, option)
     for batch in batches():
-        loss = slow(batch)
-        for parameter in slow_rbm.parameters():
-            parameter.grad = None
-        loss.backward()
-        fast.set_gradients(batch)
-        for name in ("weight", "visible_bias", "hidden_bias"):
-            assert torch.equal(getattr(fast_rbm, name).grad, getattr(slow_rbm, name).grad), (option, name)
-        with torch.no_grad():
-            for a, b in zip(slow_rbm.parameters(), fast_rbm.parameters(), strict=True):
-                a.sub_(a.grad, alpha=0.5)
-                b.sub_(b.grad, alpha=0.5)
+        step_both_paths(slow, fast, batch, option)
         for a, b in zip(states(slow), states(fast), strict=True):
             assert torch.equal(a, b), option
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import step_both_paths
 
 from dbn import RBM
 from dbn.batches import make_source
@@ -73,17 +74,7 @@ def test_set_gradients_is_forward_and_backward_bit_for_bit(grey, case):
     slow, fast = objective_for(slow_rbm, options, 3), objective_for(fast_rbm, options, 3)
     for step, batch in enumerate(data.split(50)):
         batch = batch[: 50 - 7 * (step == 3)]  # a ragged last batch: a second set of buffers
-        loss = slow(batch)
-        for parameter in slow_rbm.parameters():
-            parameter.grad = None
-        loss.backward()
-        fast.set_gradients(batch)
-        for name in ("weight", "visible_bias", "hidden_bias"):
-            assert torch.equal(getattr(fast_rbm, name).grad, getattr(slow_rbm, name).grad), (case, step, name)
-        with torch.no_grad():  # move both models the same way, so that later steps see other parameters
-            for a, b in zip(slow_rbm.parameters(), fast_rbm.parameters(), strict=True):
-                a.sub_(a.grad, alpha=0.5)
-                b.sub_(b.grad, alpha=0.5)
+        step_both_paths(slow, fast, batch, (case, step))
     assert torch.equal(slow.generator.get_state(), fast.generator.get_state())
     if slow.chains is not None:
         assert torch.equal(slow.chains, fast.chains)
