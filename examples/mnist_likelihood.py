@@ -31,7 +31,8 @@ the paper's DBN row.
 Published numbers, Salakhutdinov & Murray (2008), "On the quantitative analysis of deep belief
 networks", ICML, Table 2 (test log-probabilities of MNIST RBMs with 500 hidden units):
 CD1(500) -125.53, CD3(500) -105.50, CD25(500) -86.34 nats; and the lower bound of their
-two-layer DBN (500 and 2000 hidden units), -86.22.
+two-layer DBN (500 and 2000 hidden units), -86.22 (CD1's and CD25's checked against secondary
+sources that quote them, not against the paper's text).
 
 Usage (``--quick``: 10,000 training images, 3 epochs, CD-25 ramped to 5 steps, 1000 temperatures)::
 
