@@ -16,7 +16,7 @@ number of steps of their CD-T models gradually; their exact schedule was not che
 paper here); persistent CD (Tieleman 2008) with ``n_chains=100`` fantasy particles; fast
 persistent CD (Tieleman & Hinton 2009) with fast weights at twice the learning rate, decaying by
 0.95 a step; parallel tempering (Desjardins et al. 2010) over 10 inverse temperatures evenly
-spaced in [0, 1]; CD-1 with the centered gradient (Melchior, Fischer & Wiskott 2016); and, for
+spaced in [0, 1]; CD-1 and PCD with the centered gradient (Melchior, Fischer & Wiskott 2016); and, for
 comparison, CD-1 with ``CDConfig()``'s own rate and momentum (0.1; 0.5, then 0.9 from epoch 6),
 the recipe for features. All share ``COMMON`` where their own options do not override it:
 batch 100, a constant learning rate of 0.01 without momentum, no weight decay, and ``EPOCHS``
@@ -60,6 +60,7 @@ CONTENDERS = {  # name -> (final number of Gibbs steps, options of RBM.fit)
     "FPCD": (1, {"persistent": True, "n_chains": 100, "fast_weights": True, "fast_lr": 0.02}),
     "PT": (1, {"persistent": True, "n_chains": 100, "tempering": 10}),
     "centered": (1, {"centering": True}),
+    "centered-PCD": (1, {"centering": True, "persistent": True, "n_chains": 100}),
     "defaults": (1, {"lr": 0.1, "momentum": hinton_momentum}),  # CDConfig()'s feature recipe
 }
 PUBLISHED = {"CD-1": -125.53, "CD-3": -105.50, "CD-25": -86.34, "DBN": -86.22}
