@@ -296,26 +296,23 @@ class _Layers:
         return cast.copy_(t)
 
     def hidden_input(self, v: Tensor, name: str) -> Tensor:
-        out = self.out
-        if out is None:
+        if self.out is None:
             return self.rbm.hidden_input(v)
-        if v.dtype != self.compute:
-            v = self._cast(v, name + "_cast")
-        result = out.get(name)
-        if result is None:
-            result = out(name, (v.shape[0], self.weight.shape[0]), self.compute)
-        return torch.addmm(self.hidden_bias, v, self.weight_t, out=result)
+        return self._affine(v, self.hidden_bias, self.weight_t, name)
 
     def visible_input(self, h: Tensor, name: str) -> Tensor:
-        out = self.out
-        if out is None:
+        if self.out is None:
             return self.rbm.visible_input(h)
-        if h.dtype != self.compute:
-            h = self._cast(h, name + "_cast")
-        result = out.get(name)
+        return self._affine(h, self.visible_bias, self.weight, name)
+
+    def _affine(self, x: Tensor, bias: Tensor, weight: Tensor, name: str) -> Tensor:
+        """``bias + x @ weight`` in the compute dtype, into the buffer ``name``."""
+        if x.dtype != self.compute:
+            x = self._cast(x, name + "_cast")
+        result = self.out.get(name)
         if result is None:
-            result = out(name, (h.shape[0], self.weight.shape[1]), self.compute)
-        return torch.addmm(self.visible_bias, h, self.weight, out=result)
+            result = self.out(name, (x.shape[0], weight.shape[1]), self.compute)
+        return torch.addmm(bias, x, weight, out=result)
 
     def hidden_mean(self, x: Tensor, name: str) -> Tensor:
         if self.out is None or not self.bernoulli_hidden:

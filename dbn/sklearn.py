@@ -234,6 +234,17 @@ def _read_only(tensor: Tensor) -> np.ndarray:
     return array
 
 
+#: the hyper-parameters every estimator here shares, declared once for ``_parameter_constraints``
+_COMMON_CONSTRAINTS: dict = {
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "k": [Interval(Integral, 1, None, closed="left")],
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "device": [str, torch.device],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+
 def _parameter_view(name: str, doc: str) -> property:
     """A property of a fitted :class:`RBMTransformer`: the RBM's parameter ``name`` as a read-only NumPy array."""
 
@@ -360,19 +371,14 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     """
 
     _parameter_constraints: dict = {
+        **_COMMON_CONSTRAINTS,
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "visible": [StrOptions({"bernoulli", "gaussian"})],
         "hidden": [StrOptions({"bernoulli", "relu", "gaussian"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_iter": [Interval(Integral, 1, None, closed="left")],
-        "k": [Interval(Integral, 1, None, closed="left")],
         "persistent": ["boolean"],
         "momentum": [Interval(Real, 0, 1, closed="left"), callable, None],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "device": [str, torch.device],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -686,22 +692,17 @@ class _DeepBeliefNetEstimator(BaseEstimator):
     _task: str
 
     _parameter_constraints: dict = {
+        **_COMMON_CONSTRAINTS,
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "visible": [StrOptions({"bernoulli", "gaussian"})],
         "hidden": [StrOptions({"bernoulli", "relu", "gaussian"})],
         "pretrain_epochs": [Interval(Integral, 1, None, closed="left")],
         "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
-        "k": [Interval(Integral, 1, None, closed="left")],
         "finetune_epochs": [Interval(Integral, 1, None, closed="left")],
         "finetune_learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"}), None],
         "optimizer": [StrOptions({"sgd", "adam"})],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
-        "device": [str, torch.device],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -1096,19 +1097,14 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
+        **_COMMON_CONSTRAINTS,
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "objective": [StrOptions({"hybrid", "generative", "discriminative"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "visible": [StrOptions({"bernoulli", "gaussian"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "n_iter": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "k": [Interval(Integral, 1, None, closed="left")],
         "momentum": [Interval(Real, 0, 1, closed="left")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "device": [str, torch.device],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     def __init__(
