@@ -189,15 +189,20 @@ class BatchSource:
         return DataStatistics(mean, std, sample)
 
 
-def is_binary(X: Tensor, chunk_rows: int = 8192) -> bool:
-    """Whether every value of ``X`` (already checked to lie in [0, 1]) is 0 or 1: each chunk of rows
-    is compared with its rounding, written into one buffer reused for every chunk."""
-    buffer = torch.empty((min(chunk_rows, len(X)), *X.shape[1:]), dtype=X.dtype, device=X.device)
-    for chunk in X.split(chunk_rows):
-        rounded = torch.round(chunk, out=buffer[: len(chunk)])
-        if not torch.equal(chunk, rounded):
-            return False
-    return True
+def as_binary_bytes(X: Tensor, chunk_rows: int = 256) -> Tensor | None:
+    """``X`` (already checked to lie in [0, 1]) as ``uint8`` when every value is 0 or 1, else None.
+
+    Each chunk of rows is converted, then compared with its conversion while both are still in
+    the cache, so binary data costs one pass over memory for check and conversion together. On a
+    GPU the whole tensor is one chunk (a comparison per chunk would wait for the device).
+    """
+    converted = torch.empty(X.shape, dtype=torch.uint8, device=X.device)
+    rows = chunk_rows if X.device.type == "cpu" else max(len(X), 1)
+    for chunk, target in zip(X.split(rows), converted.split(rows), strict=True):
+        target.copy_(chunk)  # truncation: 1 stays 1, anything in [0, 1) becomes 0
+        if torch.ne(chunk, target).any():
+            return None
+    return converted
 
 
 def make_source(
@@ -242,8 +247,8 @@ def make_source(
         raise TypeError(f"{name} must be an array, a tensor or an iterable of batches, got {type(X).__name__}")
     if is_array_like(X):
         X = as_float_tensor(X, name, dtype=dtype, device=device, n_features=n_features, unit_interval=unit_interval)
-        if unit_interval and is_binary(X):
-            X = X.to(torch.uint8)
+        binary = as_binary_bytes(X) if unit_interval else None
+        X = X if binary is None else binary
     elif isinstance(X, Iterator):
         raise TypeError(
             f"{name} is a one-shot iterator ({type(X).__name__}): training reads the batches once for the data "

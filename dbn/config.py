@@ -363,6 +363,8 @@ class TrainConfig(_ConfigMixin):
         start, and the rate with the lowest validation loss (the last training loss without
         validation data) trains the run (:func:`dbn.training.search_learning_rate`); ``"auto"``
         searches :data:`AUTO_RATES` of the optimiser (SGD 1, 0.3, 0.1; Adam 0.01, 0.003, 0.001).
+        When every searched rate diverges, lower rates are tried in turn
+        (:data:`dbn.training.LOWER_RATES`: for SGD's grid 0.03, 0.01, then 0.003).
     lr_search_epochs : int
         Epochs per searched rate: the search costs ``len(rates) * lr_search_epochs`` epochs.
     optimizer : {"sgd", "adam"} or callable
@@ -378,6 +380,10 @@ class TrainConfig(_ConfigMixin):
         With validation data, stop after this many epochs without a lower validation loss and
         restore the weights of the best epoch; ``None`` trains every epoch and keeps the best
         weights all the same.
+    min_delta : float
+        The improvement of the validation loss that resets ``patience``: an epoch whose loss is
+        not below the lowest loss since the last reset by more than this counts as one without
+        improvement (the weights of the lowest loss are kept either way); 0 counts any decrease.
     """
 
     epochs: int = 50
@@ -388,6 +394,7 @@ class TrainConfig(_ConfigMixin):
     weight_decay: float = 0.0
     validation_fraction: float = 0.0
     patience: int | None = 10
+    min_delta: float = 0.0
     lr_search_epochs: int = 3
 
     _callable_fields = ("optimizer",)
@@ -402,6 +409,7 @@ class TrainConfig(_ConfigMixin):
         check_positive(self.lr_search_epochs, "lr_search_epochs", integer=True)
         if self.patience is not None:
             check_positive(self.patience, "patience", integer=True)
+        check_positive(self.min_delta, "min_delta", allow_zero=True)
         _check_fraction(self.validation_fraction, "validation_fraction", low_open=False, high_open=True)
         if not callable(self.optimizer) and self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"optimizer must be 'sgd', 'adam' or a callable, got {self.optimizer!r}")

@@ -58,7 +58,7 @@ from dbn.rbm import RBM
 from dbn.stack import DeepBeliefNet
 from dbn.supervised import FINETUNE_DEFAULTS
 from dbn.targets import check_split, class_labels, numeric_targets
-from dbn.validation import check_layer_sizes, resolve_device
+from dbn.validation import UNIT_INTERVAL_TOLERANCE, check_layer_sizes, resolve_device
 
 __all__ = ["RBMTransformer", "DBNClassifier", "DBNRegressor", "ClassRBMClassifier"]
 
@@ -102,6 +102,7 @@ FINETUNE_TRAIN_FIELDS: dict[str, str] = {
     "weight_decay": "weight_decay",
     "validation_fraction": "validation_fraction",
     "n_iter_no_change": "patience",
+    "tol": "min_delta",
 }
 #: hyper-parameters whose None stands for the configuration's default (``momentum``: Hinton's
 #: schedule); elsewhere None is a value of the field itself (``lr=None``, ``patience=None``)
@@ -167,11 +168,14 @@ def _bernoulli_visible(estimator: BaseEstimator) -> bool:
 def _check_training_data(estimator: BaseEstimator, X: np.ndarray | sp.sparray | sp.spmatrix) -> None:
     """Reject negative data for Bernoulli visible units with scikit-learn's message for
     ``positive_only`` estimators; the RBM then rejects values above 1 of an array, and this
-    function those of a sparse matrix (from its stored values, before any batch is densified)."""
+    function those of a sparse matrix (from its stored values, before any batch is densified).
+    Values within ``UNIT_INTERVAL_TOLERANCE`` of [0, 1] (a scaler's rounding) pass."""
     if not _bernoulli_visible(estimator):
         return
-    check_non_negative(X, f"{type(estimator).__name__} with visible='bernoulli'")
-    if sp.issparse(X) and X.nnz and X.data.max() > 1:
+    stored = X.data if sp.issparse(X) else X
+    if stored.size and stored.min() < -UNIT_INTERVAL_TOLERANCE:
+        check_non_negative(X, f"{type(estimator).__name__} with visible='bernoulli'")
+    if sp.issparse(X) and X.nnz and X.data.max() > 1 + UNIT_INTERVAL_TOLERANCE:
         raise ValueError(
             f"X must lie in [0, 1] for Bernoulli visible units, got values up to {float(X.data.max()):.4g}; "
             "scale the data or use visible='gaussian'"
@@ -637,8 +641,10 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
 #: the hyper-parameters :class:`DBNClassifier` and :class:`DBNRegressor` share, documented once
 _PRETRAINING_PARAMETERS = """\
-    hidden_layer_sizes : int or array-like of int, default=(256, 256)
-        Size of each hidden layer, bottom first (one RBM per layer), each >= 1.
+    hidden_layer_sizes : int or array-like of int, default=(256,)
+        Size of each hidden layer, bottom first (one RBM per layer), each >= 1. One layer by
+        default, as ``MLPClassifier``: on digits a second one costs twice the time for no gain; on
+        larger data such as MNIST deeper stacks pay (``(256, 256)``, ``(500, 500, 2000)``).
     visible : {"bernoulli", "gaussian"}, default="bernoulli"
         Unit type of the data layer: Bernoulli for ``X`` in [0, 1] (other values raise
         ``ValueError``), Gaussian for any real data (standardised by the first RBM).
@@ -656,18 +662,31 @@ _PRETRAINING_PARAMETERS = """\
     finetune_learning_rate : float > 0, "auto" or None, default="auto"
         Learning rate of fine-tuning. "auto" chooses it on the validation split by a short search
         (3 epochs at each of 1, 0.3 and 0.1 for SGD, of 0.01, 0.003 and 0.001 for Adam: 9 epochs
-        of cost; on all rows by the training loss without a split); None means 0.1 for SGD,
-        0.001 for Adam.
+        of cost; on all rows by the training loss without a split; when all three diverge, up to
+        three lower rates follow, for SGD 0.03, 0.01 and 0.003); None means 0.1 for SGD, 0.001
+        for Adam.
     optimizer : {"sgd", "adam"}, default="sgd"
         Fine-tuning optimiser: SGD with momentum 0.9, or Adam.
-    batch_size : int, default=100
+    batch_size : int, default=50
         Rows per minibatch in both phases, >= 1.
     weight_decay : float >= 0, default=0.0
         L2 penalty on the weights (not the biases) in both phases."""
 _TRAINING_PARAMETERS = """\
     n_iter_no_change : int or None, default=10
-        Stop fine-tuning after this many epochs without a lower validation loss; None runs every
-        epoch (the best epoch's weights are kept either way). Unused without validation rows.
+        Stop fine-tuning after this many epochs without the validation loss falling by more than
+        ``tol``; None runs every epoch (the weights of the lowest validation loss are kept either
+        way). Unused without validation rows.
+    tol : float >= 0, default=1e-3
+        The fall of the validation loss that counts as an improvement, as ``MLPClassifier``'s
+        ``tol`` does for its training loss: a loss that still creeps down by less stops
+        fine-tuning (on digits the validation accuracy often reaches 1 within 20 epochs while
+        the loss keeps falling for 80 more). 0 counts any fall. On digits 1e-3 saves about a
+        sixth of the fitting time against 0, at the same accuracy.
+    dtype : {"float32", "float64"} or None, default="float32"
+        Precision of the network's parameters and computations (outputs come in the dtype of
+        the ``X`` they are computed from). float32 is torch's default and, on a CPU, trains in
+        about a fifth less time than float64 (digits) at the same accuracy; None follows the
+        training data (float64 from scikit-learn's own loaders and scalers).
     device : str or torch.device, default="auto"
         Where to train and predict: ``"auto"`` means CUDA when available, else the CPU.
     random_state : int, RandomState instance or None, default=None
@@ -703,11 +722,13 @@ class _DeepBeliefNetEstimator(BaseEstimator):
         "optimizer": [StrOptions({"sgd", "adam"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "dtype": [StrOptions({"float32", "float64"}), None],
     }
 
     def __init__(
         self,
-        hidden_layer_sizes: int | tuple[int, ...] = (256, 256),
+        hidden_layer_sizes: int | tuple[int, ...] = (256,),
         *,
         visible: str = "bernoulli",
         hidden: str = "bernoulli",
@@ -717,10 +738,12 @@ class _DeepBeliefNetEstimator(BaseEstimator):
         finetune_epochs: int = 100,
         finetune_learning_rate: float | str | None = "auto",
         optimizer: str = "sgd",
-        batch_size: int = 100,
+        batch_size: int = 50,
         weight_decay: float = 0.0,
         validation_fraction: float = 0.1,
         n_iter_no_change: int | None = 10,
+        tol: float = 1e-3,
+        dtype: str | None = "float32",
         device: str | torch.device = "auto",
         random_state: int | np.random.RandomState | None = None,
         verbose: bool | int = False,
@@ -738,6 +761,8 @@ class _DeepBeliefNetEstimator(BaseEstimator):
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.dtype = dtype
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -757,7 +782,8 @@ class _DeepBeliefNetEstimator(BaseEstimator):
         layers = [X.shape[1], *check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")]
         random_state, device, progress = check_random_state(self.random_state), _device(self.device), bool(self.verbose)
         self.dbn_ = DeepBeliefNet(
-            layers, visible=self.visible, hidden=self.hidden, dtype=_torch_dtype(X), config=pretrain_config
+            layers, visible=self.visible, hidden=self.hidden, config=pretrain_config,
+            dtype=getattr(torch, self.dtype) if self.dtype else _torch_dtype(X),
         )
         self.dbn_.check_input(X, "X")  # the data checks of pretraining come first
         X_tune, y_tune = (X, y) if labeled is None else (X[labeled], y[labeled])
@@ -844,7 +870,7 @@ class DBNClassifier(ClassifierMixin, _DeepBeliefNetEstimator):
 
     def __init__(
         self,
-        hidden_layer_sizes: int | tuple[int, ...] = (256, 256),
+        hidden_layer_sizes: int | tuple[int, ...] = (256,),
         *,
         visible: str = "bernoulli",
         hidden: str = "bernoulli",
@@ -854,11 +880,13 @@ class DBNClassifier(ClassifierMixin, _DeepBeliefNetEstimator):
         finetune_epochs: int = 100,
         finetune_learning_rate: float | str | None = "auto",
         optimizer: str = "sgd",
-        batch_size: int = 100,
+        batch_size: int = 50,
         weight_decay: float = 0.0,
         validation_fraction: float = 0.1,
         n_iter_no_change: int | None = 10,
+        tol: float = 1e-3,
         unlabeled: int | str | None = None,
+        dtype: str | None = "float32",
         device: str | torch.device = "auto",
         random_state: int | np.random.RandomState | None = None,
         verbose: bool | int = False,
@@ -868,7 +896,7 @@ class DBNClassifier(ClassifierMixin, _DeepBeliefNetEstimator):
             pretrain_learning_rate=pretrain_learning_rate, k=k, finetune_epochs=finetune_epochs,
             finetune_learning_rate=finetune_learning_rate, optimizer=optimizer, batch_size=batch_size,
             weight_decay=weight_decay, validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
-            device=device, random_state=random_state, verbose=verbose,
+            tol=tol, dtype=dtype, device=device, random_state=random_state, verbose=verbose,
         )
         self.unlabeled = unlabeled
 
@@ -925,10 +953,10 @@ class DBNClassifier(ClassifierMixin, _DeepBeliefNetEstimator):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            Columns in the order of ``classes_``, in the dtype of the training data.
+            Columns in the order of ``classes_``, in the dtype of ``X`` (float32 or float64).
         """
         X = self._validated(X)
-        return _to_numpy(self.dbn_.predict_proba(X))
+        return _to_numpy(self.dbn_.predict_proba(X)).astype(X.dtype, copy=False)
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each row of ``X`` (array-like of shape (n_samples, n_features), in
@@ -1023,12 +1051,12 @@ class DBNRegressor(RegressorMixin, _DeepBeliefNetEstimator):
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            The shape of the ``y`` given to ``fit``, in the dtype of the training data.
+            The shape of the ``y`` given to ``fit``, in the dtype of ``X`` (float32 or float64).
         """
         X = self._validated(X)
         output = _to_numpy(self.dbn_.predict(X))
         targets = self._target_scaler.inverse_transform(output.reshape(X.shape[0], -1))
-        return targets.reshape(output.shape).astype(output.dtype, copy=False)
+        return targets.reshape(output.shape).astype(X.dtype, copy=False)
 
 
 class ClassRBMClassifier(ClassifierMixin, BaseEstimator):

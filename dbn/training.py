@@ -46,6 +46,7 @@ from dbn.validation import as_float_tensor, check_flag, check_seed, resolve_devi
 __all__ = [
     "CHANCE_FRACTION",
     "LOSSES",
+    "LOWER_RATES",
     "MAX_LOSS_GROWTH",
     "BestEpoch",
     "chance_loss",
@@ -138,24 +139,30 @@ def evaluate(
 
 class BestEpoch:
     """The loop's own early stopping: a callback that keeps the weights of the epoch with the lowest
-    ``val_loss`` and stops after ``patience`` epochs without improvement (never, with
-    ``patience=None``). (:class:`dbn.callbacks.EarlyStopping` stops on any monitor, for any training.)
+    ``val_loss`` and stops after ``patience`` epochs without an improvement of more than
+    ``min_delta`` on the lowest loss when the wait began (never, with ``patience=None``): a loss that
+    still creeps down by less than ``min_delta`` an epoch stops the run, and the lowest loss's
+    weights are kept all the same. (:class:`dbn.callbacks.EarlyStopping` stops on any monitor, for
+    any training.)
 
     :meth:`restore` loads the best weights back and marks the kept epoch's record ``best``.
     """
 
-    def __init__(self, patience: int | None) -> None:
-        self.patience = patience
+    def __init__(self, patience: int | None, min_delta: float = 0.0) -> None:
+        self.patience, self.min_delta = patience, min_delta
         self.best_loss, self.best_index, self.best_state, self.waited = float("inf"), None, None, 0
-        self.seen = 0
+        self.seen, self.bar = 0, float("inf")
 
     def __call__(self, model: nn.Module, record: dict) -> bool:
         index, self.seen = self.seen, self.seen + 1
-        if record.get("val_loss") is None:
+        loss = record.get("val_loss")
+        if loss is None:
             return False
-        if record["val_loss"] < self.best_loss:
-            self.best_loss, self.best_index, self.waited = record["val_loss"], index, 0
+        if loss < self.best_loss:
+            self.best_loss, self.best_index = loss, index
             self.best_state = copy.deepcopy(model.state_dict())
+        if loss < self.bar - self.min_delta:
+            self.bar, self.waited = loss, 0
         else:
             self.waited += 1
         return self.patience is not None and self.waited >= self.patience
@@ -168,12 +175,14 @@ class BestEpoch:
             "best_state": self.best_state,
             "waited": self.waited,
             "seen": self.seen,
+            "bar": self.bar,
         }
 
     def load_state(self, state: dict) -> None:
         """Continue from :meth:`state`'s output."""
         self.best_loss, self.best_index, self.best_state = state["best_loss"], state["best_index"], state["best_state"]
         self.waited, self.seen = state["waited"], state["seen"]
+        self.bar = state.get("bar", self.best_loss)  # checkpoints of before min_delta: the bar was the best loss
 
     def restore(self, model: nn.Module, history: list[dict]) -> None:
         """Load the best weights (if any epoch was validated) and set each record's ``best``."""
@@ -551,7 +560,7 @@ def train_network(
 
     task = SupervisedEpochs(network, model, data, loss_fn, config, classify=classify, seed=seed, device=device,
                             stream=data.get("stream"))
-    stopping = BestEpoch(config.patience)
+    stopping = BestEpoch(config.patience, config.min_delta)
     # the data's fingerprint is a float64 pass over X: only checkpointed or resumed runs need it (not for a stream)
     fingerprinted = data["X"] is not None and (checkpoint is not None or resume_from is not None)
     data_print = _fingerprint(data["X"]) if fingerprinted else None
@@ -593,6 +602,10 @@ def _chosen_rate(model: nn.Module, X: Any, y: Any, config: TrainConfig, resume_f
     return search_learning_rate(model, X, y, config=config, **options)
 
 
+#: when every searched rate diverges, the search goes on below the smallest at these fractions of it
+LOWER_RATES = (0.3, 0.1, 0.03)
+
+
 def search_learning_rate(model: nn.Module, X: Any, y: Any = None, *, config: TrainConfig, **options: Any) -> float:
     """The rate of ``config.searched_rates()`` that trains ``model`` best in a short run.
 
@@ -600,29 +613,27 @@ def search_learning_rate(model: nn.Module, X: Any, y: Any = None, *, config: Tra
     (the same validation split, minibatch order and initial output layer for every rate, since the
     seed is the same); the score is the lowest validation loss of the short run, or its last
     training loss without validation data, and a diverged run scores infinity. Ties go to the
-    larger rate. ``model`` gets its starting parameters back. ``options`` are those of
-    :func:`train_network` (``loss``, ``X_val``, ``seed``, ...), which runs the short trainings.
+    larger rate. When every rate diverges, lower ones are tried in turn, at the fractions
+    :data:`LOWER_RATES` of the smallest (for SGD's "auto" grid 0.03, 0.01, 0.003), until one trains.
+    ``model`` gets its starting parameters back. ``options`` are those of :func:`train_network`
+    (``loss``, ``X_val``, ``seed``, ...), which runs the short trainings.
 
     Raises
     ------
     DivergenceError
-        When every rate diverges.
+        When every rate, the lower ones included, diverges.
     """
     start = copy.deepcopy(model.state_dict())
     short = config.replace(epochs=config.lr_search_epochs, patience=None)
+    rates = sorted(config.searched_rates(), reverse=True)
     scores: dict[float, float] = {}
     diverged: DivergenceError | None = None
-    for rate in sorted(config.searched_rates(), reverse=True):
+    for rate in rates + [rates[-1] * fraction for fraction in LOWER_RATES]:
+        if rate < rates[-1] and any(math.isfinite(score) for score in scores.values()):
+            break
         model.load_state_dict(start)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a short run may well end near the chance level
-            try:
-                history = train_network(model, X, y, config=short.replace(lr=rate), progress=False, **options)
-            except DivergenceError as error:
-                history, diverged = [{"train_loss": math.inf, "val_loss": None}], error
-        val_losses = [record["val_loss"] for record in history if record["val_loss"] is not None]
-        score = min(val_losses) if val_losses else history[-1]["train_loss"]
-        scores[rate] = score if math.isfinite(score) else math.inf
+        scores[rate], error = _short_run_score(model, X, y, short.replace(lr=rate), options)
+        diverged = error or diverged
     model.load_state_dict(start)
     best = min(scores, key=scores.__getitem__)
     if not math.isfinite(scores[best]):
@@ -631,6 +642,20 @@ def search_learning_rate(model: nn.Module, X: Any, y: Any = None, *, config: Tra
             raise DivergenceError(message, epoch=config.lr_search_epochs, lr=best, record={})
         raise DivergenceError(message, epoch=diverged.epoch, lr=diverged.lr, record=diverged.record) from diverged
     return best
+
+
+def _short_run_score(model: nn.Module, X: Any, y: Any, config: TrainConfig, options: dict
+                     ) -> tuple[float, DivergenceError | None]:
+    """The score of one searched rate (infinity when it diverges), and its divergence if any."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a short run may well end near the chance level
+        try:
+            history = train_network(model, X, y, config=config, progress=False, **options)
+        except DivergenceError as error:
+            return math.inf, error
+    val_losses = [record["val_loss"] for record in history if record["val_loss"] is not None]
+    score = min(val_losses) if val_losses else history[-1]["train_loss"]
+    return (score if math.isfinite(score) else math.inf), None
 
 
 @torch.no_grad()

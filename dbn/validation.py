@@ -18,6 +18,7 @@ from torch import Tensor
 
 __all__ = [
     "MAX_SEED",
+    "UNIT_INTERVAL_TOLERANCE",
     "as_float_tensor",
     "check_batch",
     "check_dtype",
@@ -34,6 +35,9 @@ __all__ = [
 MAX_SEED = 2**63
 #: the parameter dtypes the models support
 FLOAT_DTYPES = (torch.float32, torch.float64)
+#: how far outside [0, 1] data for Bernoulli units may stray and still be accepted (then clipped):
+#: the rounding of a scaler such as ``MinMaxScaler``, whose ``X * scale + offset`` can give 1 + 2e-16
+UNIT_INTERVAL_TOLERANCE = 1e-6
 
 
 def _device_available(device: torch.device) -> str | None:
@@ -212,8 +216,9 @@ def _nonfinite_message(name: str, v: Tensor, source: Tensor | np.ndarray | None)
 
 def check_batch(
     v: Tensor, name: str, *, n_features: int | None, unit_interval: bool, source: Tensor | np.ndarray | None = None
-) -> None:
-    """Check a 2-D floating tensor: width, finiteness and, for binary units, the range [0, 1].
+) -> tuple[float, float]:
+    """Check a 2-D floating tensor: width, finiteness and, for binary units, the range [0, 1]
+    (give or take :data:`UNIT_INTERVAL_TOLERANCE`); return its smallest and largest value.
 
     One reduction (the extremes) serves all value checks; meant for whole arrays before training
     and for each batch of an iterable once, during the statistics pass that precedes training.
@@ -231,12 +236,12 @@ def check_batch(
     low, high = (float(bound) for bound in torch.aminmax(v))  # NaN and inf show in the extremes
     if not (np.isfinite(low) and np.isfinite(high)):
         raise ValueError(_nonfinite_message(name, v, source))
-    if unit_interval:
-        if low < 0 or high > 1:
-            raise ValueError(
-                f"{name} must lie in [0, 1] for Bernoulli visible units, got values in "
-                f"[{float(low):.4g}, {float(high):.4g}]; scale the data or use visible='gaussian'"
-            )
+    if unit_interval and (low < -UNIT_INTERVAL_TOLERANCE or high > 1 + UNIT_INTERVAL_TOLERANCE):
+        raise ValueError(
+            f"{name} must lie in [0, 1] for Bernoulli visible units, got values in "
+            f"[{low:.8g}, {high:.8g}]; scale the data or use visible='gaussian'"
+        )
+    return low, high
 
 
 def _as_array(X: Any, name: str) -> np.ndarray:
@@ -268,8 +273,10 @@ def as_float_tensor(
 ) -> Tensor:
     """Validate an in-memory 2-D array and return it as a floating tensor.
 
-    With ``unit_interval`` the values must lie in [0, 1]; with ``clip`` as well, finite values
-    outside it are clipped to it instead (inference: data scaled with statistics of other rows).
+    With ``unit_interval`` the values must lie in [0, 1] (values outside it by no more than
+    :data:`UNIT_INTERVAL_TOLERANCE`, a scaler's rounding, are clipped to it); with ``clip`` as well,
+    all finite values outside it are clipped to it instead (inference: data scaled with statistics
+    of other rows).
 
     NumPy input is converted by :func:`sklearn.utils.check_array`; then arrays and tensors alike are
     checked with torch reductions where they live (no round trip through the host for GPU tensors),
@@ -296,5 +303,6 @@ def as_float_tensor(
         if not source.flags.writeable:  # torch cannot wrap read-only memory (e.g. a memory map)
             source = source.copy()
         tensor = torch.as_tensor(source).to(device=device, dtype=dtype)
-    check_batch(tensor, name, n_features=n_features, unit_interval=unit_interval and not clip, source=source)
-    return tensor.clamp(0.0, 1.0) if unit_interval and clip else tensor
+    low, high = check_batch(tensor, name, n_features=n_features, unit_interval=unit_interval and not clip,
+                            source=source)
+    return tensor.clamp(0.0, 1.0) if unit_interval and (clip or low < 0 or high > 1) else tensor

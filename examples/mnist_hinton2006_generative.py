@@ -75,6 +75,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--figure", default=None, help="save the generated digits here (PNG; needs matplotlib)")
+    parser.add_argument("--save", default=None,
+                        help="checkpoint the network here after each stage (UpDownDBN.load reads it back)")
     return parser.parse_args()
 
 
@@ -141,6 +143,7 @@ def main() -> None:
     print(f"greedy: {greedy_epochs} epochs per RBM in {greedy_seconds:.0f} s; validation error "
           f"{error(net, X_val, y_val):.2f}%, test error {error(net, X_test, y_test):.2f}%   "
           f"(paper, MNIST: {PAPER['greedy']}%)")
+    checkpoint(net, args.save, "greedy")
 
     started = time.perf_counter()
     schedule = paper_gibbs_schedule if not quick else (lambda epoch: 10 if epoch == updown_epochs - 1 else 3)
@@ -150,6 +153,7 @@ def main() -> None:
     print(f"up-down: {updown_epochs} epochs in {updown_seconds:.0f} s; validation error "
           f"{error(net, X_val, y_val):.2f}%, test error {error(net, X_test, y_test):.2f}%   "
           f"(paper, after 300 epochs: {PAPER['updown_44k']}%)")
+    checkpoint(net, args.save, "up-down")
 
     extra_epochs = FULL["extra_epochs"] if args.extra_epochs is None else args.extra_epochs
     if not quick and mnist and extra_epochs > 0:
@@ -157,6 +161,7 @@ def main() -> None:
         net.finetune(X_all, y_all, epochs=extra_epochs, k=10, seed=args.seed + 2, device=args.device, **UPDOWN)
         print(f"up-down on all 60,000: {extra_epochs} epochs in {time.perf_counter() - started:.0f} s; "
               f"test error {error(net, X_test, y_test):.2f}%   (paper: {PAPER['final']}%)")
+        checkpoint(net, args.save, "up-down on all 60,000")
     if quick and mnist:
         history = net.finetune_history_
         per_rbm = [sum(record["seconds"] for record in rbm) / len(rbm) for rbm in net.pretrain_history_]
@@ -174,6 +179,13 @@ def main() -> None:
           "their label by the network itself")
     if args.figure:
         save_figures(net, samples, args.figure, args.seed)
+
+
+def checkpoint(net: UpDownDBN, path: str | None, stage: str) -> None:
+    """Save ``net`` at ``path`` (atomically, replacing the previous stage's) when a path is given."""
+    if path:
+        net.save(path)
+        print(f"network after the {stage} stage saved to {path}")
 
 
 def save_figures(net: UpDownDBN, samples: np.ndarray, path: str, seed: int) -> None:

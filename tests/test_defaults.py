@@ -29,13 +29,16 @@ def one_thread():
 def test_default_dbn_classifier_matches_default_mlp_classifier_in_cross_validation():
     X, y = load_digits(return_X_y=True)
     folds = StratifiedKFold(5, shuffle=True, random_state=0)
-    ours = cross_val_score(make_pipeline(MinMaxScaler(), DBNClassifier(random_state=0)), X, y, cv=folds)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # MLPClassifier's convergence warnings at its defaults
-        theirs = cross_val_score(make_pipeline(MinMaxScaler(), MLPClassifier(random_state=0)), X, y, cv=folds)
+    ours, theirs = [], []
+    for seed in range(3):  # one seed's 5-fold mean moves by about 0.003 from another's: a mean over three
+        ours.append(cross_val_score(make_pipeline(MinMaxScaler(), DBNClassifier(random_state=seed)), X, y, cv=folds))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # MLPClassifier's convergence warnings at its defaults
+            theirs.append(cross_val_score(make_pipeline(MinMaxScaler(), MLPClassifier(random_state=seed)), X, y,
+                                          cv=folds))
     # the scaler is fitted on the training folds, so the test folds hold values outside [0, 1]
     assert np.isfinite(ours).all()
-    assert ours.mean() >= theirs.mean() - 0.005, (ours.mean(), theirs.mean())
+    assert np.mean(ours) >= np.mean(theirs), (np.mean(ours), np.mean(theirs))
 
 
 @pytest.mark.slow

@@ -29,6 +29,17 @@ def test_a_scaler_fitted_on_other_rows_leaves_test_values_outside_the_unit_inter
     assert scaled.min() < 0 or scaled.max() > 1  # what the estimators must accept at inference
 
 
+def test_a_scaler_fitted_on_the_training_rows_themselves_may_round_past_one_and_fit_accepts_it():
+    X = np.random.default_rng(0).normal(size=(300, 20)) * 3.7 + 1.3
+    y = (X[:, 0] > 1.3).astype(int)
+    scaled = MinMaxScaler().fit_transform(X)
+    assert scaled.max() > 1  # 1 + 2e-16: the scaler's own rounding
+    model = make_pipeline(MinMaxScaler(), DBNClassifier((16,), pretrain_epochs=1, finetune_epochs=2, random_state=0))
+    assert model.fit(X, y).score(X, y) > 0.5
+    features = make_pipeline(MinMaxScaler(), RBMTransformer(8, n_iter=1, random_state=0)).fit(X)
+    assert np.isfinite(features.transform(X)).all()
+
+
 def test_cross_validation_of_a_scaled_dbn_classifier(digits):
     X, y = digits
     model = make_pipeline(MinMaxScaler(), DBNClassifier((32,), pretrain_epochs=2, finetune_epochs=20, random_state=0))

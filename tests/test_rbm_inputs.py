@@ -34,6 +34,7 @@ BAD_DATA = [
     ("complex", lambda: torch.zeros(3, 64, dtype=torch.complex64), TypeError, "real numbers"),
     ("one-dimensional", lambda: good_data()[0], ValueError, "2-dimensional"),
     ("above one", lambda: good_data() * 2, ValueError, r"in \[0, 1\] for Bernoulli visible units"),
+    ("just above one", lambda: with_value(1 + 1e-4), ValueError, r"got values in \[.*, 1\.0001\]"),
     ("negative tensor", lambda: torch.as_tensor(good_data()) - 0.5, ValueError, r"in \[0, 1\]"),
 ]
 
@@ -49,7 +50,7 @@ def test_fit_refuses_bad_data_and_keeps_the_trained_model(trained, case, make, e
 
 
 #: what inference refuses: all but the values outside [0, 1], which it clips
-BAD_INFERENCE_DATA = [case for case in BAD_DATA if case[0] not in ("above one", "negative tensor")]
+BAD_INFERENCE_DATA = [case for case in BAD_DATA if case[0] not in ("above one", "just above one", "negative tensor")]
 
 
 @pytest.mark.parametrize(
@@ -67,6 +68,14 @@ def test_inference_clips_values_outside_the_unit_interval(trained, shift):
     for method in (trained.transform, trained.free_energy, trained.hidden_probs, trained.reconstruct):
         shifted, clipped = method(shift(X)), method(np.clip(shift(X), 0, 1))
         assert torch.equal(torch.as_tensor(shifted).detach(), torch.as_tensor(clipped).detach())
+
+
+def test_fit_takes_values_a_rounding_away_from_the_unit_interval_as_their_clipped_values():
+    X = good_data()
+    X[0, :2], X[1, :2] = (1 + 1e-7, 1.0), (-1e-7, 0.0)  # a scaler's rounding: within UNIT_INTERVAL_TOLERANCE
+    rounded = RBM(64, 8).fit(X, epochs=1, progress=False, seed=0)
+    clipped = RBM(64, 8).fit(np.clip(X, 0, 1), epochs=1, progress=False, seed=0)
+    assert torch.equal(rounded.weight, clipped.weight)
 
 
 def test_error_names_the_argument(trained, digits):

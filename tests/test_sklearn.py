@@ -144,7 +144,8 @@ def test_every_hyper_parameter_sets_a_config_field_or_describes_the_model() -> N
     assert set(RBMTransformer().get_params()) == {*TRANSFORMER_CD_FIELDS, "n_components", *STRUCTURE_AND_CALL}
     # unlabeled describes the data: which label marks the rows that only pretrain
     for estimator, data in ((DBNClassifier(), {"unlabeled"}), (DBNRegressor(), set())):
-        expected = {*PRETRAIN_CD_FIELDS, *FINETUNE_TRAIN_FIELDS, "hidden_layer_sizes", *STRUCTURE_AND_CALL, *data}
+        expected = {*PRETRAIN_CD_FIELDS, *FINETUNE_TRAIN_FIELDS, "hidden_layer_sizes", "dtype", *STRUCTURE_AND_CALL,
+                    *data}
         assert set(estimator.get_params()) == expected
     cd_fields = {spec.name for spec in dataclasses.fields(CDConfig)}
     assert {*TRANSFORMER_CD_FIELDS.values(), *PRETRAIN_CD_FIELDS.values()} <= cd_fields
@@ -167,13 +168,15 @@ def test_fit_trains_with_the_configurations_the_hyper_parameters_describe(split)
     assert verbose.rbm_.fit_config_.monitor_every == 1
     classifier = DBNClassifier(
         (8,), pretrain_epochs=2, pretrain_learning_rate=0.05, k=2, finetune_epochs=3, finetune_learning_rate=0.01,
-        optimizer="adam", batch_size=50, weight_decay=1e-4, validation_fraction=0.2, n_iter_no_change=None, **options,
+        optimizer="adam", batch_size=50, weight_decay=1e-4, validation_fraction=0.2, n_iter_no_change=None, tol=0.01,
+        **options,
     ).fit(X, y)
     assert classifier.dbn_.layer_configs == [
         CDConfig(epochs=2, batch_size=50, lr=0.05, k=2, weight_decay=1e-4, monitor_every=2)
     ]
     assert classifier.dbn_.finetune_config_ == TrainConfig(
-        epochs=3, batch_size=50, lr=0.01, optimizer="adam", weight_decay=1e-4, validation_fraction=0.2, patience=None
+        epochs=3, batch_size=50, lr=0.01, optimizer="adam", weight_decay=1e-4, validation_fraction=0.2, patience=None,
+        min_delta=0.01,
     )
 
 
@@ -230,6 +233,19 @@ def test_float64_data_gives_a_float64_model() -> None:
     transformer = RBMTransformer(4, n_iter=1, device="cpu", random_state=0).fit(X)
     assert transformer.rbm_.dtype == torch.float64
     assert transformer.transform(X).dtype == np.float64
+
+
+@pytest.mark.parametrize(("dtype", "expected"), [("float32", torch.float32), (None, torch.float64)])
+def test_dbn_estimators_train_in_float32_unless_told_to_follow_the_data(dtype, expected) -> None:
+    X = np.random.default_rng(0).random((60, 5))  # float64, as scikit-learn's scalers give
+    y = (X[:, 0] > 0.5).astype(int)
+    for make in (DBNClassifier, DBNRegressor):
+        model = make((4,), pretrain_epochs=1, finetune_epochs=2, dtype=dtype, device="cpu", random_state=0)
+        model.fit(X, y)
+        assert model.dbn_.dtype == expected
+        outputs = model.predict_proba if make is DBNClassifier else model.predict
+        assert outputs(X).dtype == np.float64  # the dtype of the X they are computed from
+        assert outputs(X.astype(np.float32)).dtype == np.float32
 
 
 def test_score_samples_is_the_exact_pseudo_likelihood(fitted, split) -> None:

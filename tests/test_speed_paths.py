@@ -259,3 +259,15 @@ def test_a_float32_step_allocates_nothing_after_the_first(grey, options):
         objective.set_gradients(batch)
         update()
     assert [event.name for event in prof.events() if event.cpu_memory_usage > 0] == []
+
+
+@pytest.mark.parametrize(("row", "value", "kept"), [(None, None, torch.uint8), (700, 0.5, torch.float32),
+                                                     (0, 1e-30, torch.float32), (999, 0.999, torch.float32)])
+def test_binary_data_is_held_as_bytes_and_any_grey_value_anywhere_keeps_floats(row, value, kept):
+    X = (torch.rand(1000, 30, generator=torch.Generator().manual_seed(0)) < 0.2).float()
+    if row is not None:
+        X[row, 7] = value  # one grey value, in some chunk of the check
+    source = make_source(X, "X", batch_size=50, device=torch.device("cpu"), dtype=torch.float32, generator=None,
+                         n_features=30, unit_interval=True)
+    assert source.data.dtype == kept
+    assert torch.equal(source.data.float(), X)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dbn.targets import split_rows
-from dbn.training import LOSSES, evaluate, train_network
+from dbn.training import LOSSES, BestEpoch, evaluate, train_network
 
 
 def blobs(n=300, seed=0):
@@ -58,6 +58,25 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement():
     best = int(np.argmin(losses))
     assert len(history) < 200
     assert len(history) - 1 - best == 3
+
+
+def test_falls_smaller_than_min_delta_do_not_reset_the_patience_but_still_keep_the_lowest_loss():
+    model = nn.Linear(1, 1)
+    stopping = BestEpoch(patience=3, min_delta=0.01)
+    losses = [1.0, 0.5, 0.498, 0.496, 0.494]  # after 0.5, falls of 0.002 an epoch: under min_delta
+    stops = [stopping(model, {"val_loss": loss}) for loss in losses]
+    assert stops == [False, False, False, False, True]
+    assert stopping.best_index == 4  # the lowest loss is kept all the same
+    plain = BestEpoch(patience=3)
+    assert not any(plain(model, {"val_loss": loss}) for loss in losses)
+    # the fall is measured from the loss at the last reset: a slide of 0.004 an epoch adds up
+    sliding = BestEpoch(patience=3, min_delta=0.01)
+    assert not any(sliding(model, {"val_loss": 1.0 - 0.004 * epoch}) for epoch in range(20))
+
+
+def test_min_delta_is_checked():
+    with pytest.raises(ValueError, match="min_delta"):
+        train_network(make_model(), *blobs(), min_delta=-1.0, progress=False)
 
 
 def test_same_seed_gives_the_same_weights():
