@@ -18,9 +18,19 @@ The folds are shuffled (``StratifiedKFold(5, shuffle=True, random_state=0)``); `
 uses what ``cross_val_score(..., cv=5)`` gives instead, contiguous blocks of rows (on digits,
 blocks of writers: harder, and closer to new writers).
 
+``--task regress`` compares the regressors instead, by R² on ``make_friedman1`` (2,000 rows,
+noise 1) and scikit-learn's diabetes data, every contender inside a
+``TransformedTargetRegressor`` that standardises the targets (as ``DBNRegressor`` does within):
+
+- ``MinMaxScaler() -> DBNRegressor(random_state=0)``, and with the classifier's units and
+  optimiser (``hidden="bernoulli", optimizer="sgd"``)
+- ``MinMaxScaler() -> MLPRegressor(random_state=0)``
+- ``MinMaxScaler() -> Ridge()``
+
 Usage::
 
     python benchmarks/sklearn_defaults.py [--mnist-rows 10000] [--folds 5] [--plain-folds] [--seeds 1]
+    python benchmarks/sklearn_defaults.py --task regress
 
 ``--mnist-rows 0`` leaves MNIST out; ``--seeds 3`` repeats the CV with random_state 0, 1 and 2.
 """
@@ -36,14 +46,16 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.model_selection import StratifiedKFold, cross_validate, train_test_split  # noqa: E402
-from sklearn.neural_network import BernoulliRBM, MLPClassifier  # noqa: E402
+from sklearn.compose import TransformedTargetRegressor  # noqa: E402
+from sklearn.datasets import load_diabetes, make_friedman1  # noqa: E402
+from sklearn.linear_model import LogisticRegression, Ridge  # noqa: E402
+from sklearn.model_selection import KFold, StratifiedKFold, cross_validate, train_test_split  # noqa: E402
+from sklearn.neural_network import BernoulliRBM, MLPClassifier, MLPRegressor  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import MinMaxScaler  # noqa: E402
+from sklearn.preprocessing import MinMaxScaler, StandardScaler  # noqa: E402
 
 from dbn.datasets import load  # noqa: E402
-from dbn.sklearn import DBNClassifier  # noqa: E402
+from dbn.sklearn import DBNClassifier, DBNRegressor  # noqa: E402
 
 CONTENDERS = {  # each made with a seed (random_state=0 unless --seeds asks for more)
     "DBNClassifier()": lambda seed: make_pipeline(MinMaxScaler(), DBNClassifier(random_state=seed)),
@@ -53,6 +65,26 @@ CONTENDERS = {  # each made with a seed (random_state=0 unless --seeds asks for 
         MinMaxScaler(), BernoulliRBM(random_state=seed), LogisticRegression(max_iter=1000)
     ),
 }
+
+REGRESSORS = {
+    "DBNRegressor()": lambda seed: DBNRegressor(random_state=seed),
+    "DBNRegressor(hidden='bernoulli', optimizer='sgd')": lambda seed: DBNRegressor(
+        hidden="bernoulli", optimizer="sgd", random_state=seed
+    ),
+    "MLPRegressor()": lambda seed: MLPRegressor(random_state=seed),
+    "Ridge()": lambda seed: Ridge(),
+}
+
+
+def regressor(make_model):
+    """A contender of ``--task regress``: the model after a scaler, its targets standardised."""
+    return lambda seed: TransformedTargetRegressor(make_pipeline(MinMaxScaler(), make_model(seed)),
+                                                   transformer=StandardScaler())
+
+
+def regression_datasets() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    return {"make_friedman1 (2000 rows, noise 1)": make_friedman1(2000, noise=1.0, random_state=0),
+            "diabetes": load_diabetes(return_X_y=True)}
 
 
 def datasets(mnist_rows: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -75,16 +107,20 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--plain-folds", action="store_true", help="unshuffled folds, as cross_val_score(cv=5)")
     parser.add_argument("--seeds", type=int, default=1, help="random_state 0 .. seeds-1 for every contender")
+    parser.add_argument("--task", choices=["classify", "regress"], default="classify")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    folds = StratifiedKFold(args.folds, shuffle=not args.plain_folds, random_state=None if args.plain_folds else 0)
+    classify = args.task == "classify"
+    splitter = StratifiedKFold if classify else KFold
+    folds = splitter(args.folds, shuffle=not args.plain_folds, random_state=None if args.plain_folds else 0)
+    contenders = CONTENDERS if classify else {label: regressor(make) for label, make in REGRESSORS.items()}
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, one thread per contender, {args.folds}-fold CV, "
           f"{'unshuffled' if args.plain_folds else 'shuffled'} folds, random_state 0-{args.seeds - 1}")
-    for name, (X, y) in datasets(args.mnist_rows).items():
+    for name, (X, y) in (datasets(args.mnist_rows) if classify else regression_datasets()).items():
         print(f"\n{name}: {X.shape[0]} rows, {X.shape[1]} features")
-        print(f"| contender | {args.folds}-fold accuracy | fit seconds (mean per fold) |")
+        print(f"| contender | {args.folds}-fold {'accuracy' if classify else 'R²'} | fit seconds (mean per fold) |")
         print("|---|---|---|")
-        for label, make in CONTENDERS.items():
+        for label, make in contenders.items():
             started = time.perf_counter()
             accuracy, seconds = cross_validate_seeds(make, X, y, folds, args.seeds)
             print(f"| {label} | {accuracy.mean():.4f} ± {accuracy.std():.4f} | {seconds.mean():.2f} |"

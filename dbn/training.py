@@ -46,6 +46,7 @@ from dbn.validation import as_float_tensor, check_flag, check_seed, resolve_devi
 __all__ = [
     "CHANCE_FRACTION",
     "LOSSES",
+    "LOSS_GROWTH_FLOOR",
     "LOWER_RATES",
     "MAX_LOSS_GROWTH",
     "BestEpoch",
@@ -58,6 +59,9 @@ __all__ = [
 
 #: a training loss above this many times that of the initial network has diverged
 MAX_LOSS_GROWTH = 100.0
+#: the smallest initial loss that growth is measured from: a network that starts near a perfect
+#: fit (one training row, say) diverges only above ``MAX_LOSS_GROWTH * LOSS_GROWTH_FLOOR``
+LOSS_GROWTH_FLOOR = 1e-3
 #: a classifier whose final training loss is above this fraction of :func:`chance_loss` learnt nothing
 CHANCE_FRACTION = 0.9
 
@@ -254,9 +258,10 @@ class SupervisedEpochs:
         self.initial_loss = float(distributed.pooled_mean(loss.reshape(1), [self.data["X"].shape[0]])[0])
 
     def divergence(self, record: dict) -> str | None:
-        """A training loss that grew above :data:`MAX_LOSS_GROWTH` times the initial network's."""
+        """A training loss that grew above :data:`MAX_LOSS_GROWTH` times the initial network's (or
+        times :data:`LOSS_GROWTH_FLOOR`, when that is larger)."""
         initial, loss = self.initial_loss, record["train_loss"]
-        if initial is not None and math.isfinite(initial) and loss > MAX_LOSS_GROWTH * max(initial, 1e-12):
+        if initial is not None and math.isfinite(initial) and loss > MAX_LOSS_GROWTH * max(initial, LOSS_GROWTH_FLOOR):
             return (
                 f"the training loss {loss:.4g} is over {MAX_LOSS_GROWTH:g} "
                 f"times that of the initial network ({initial:.4g})"

@@ -69,7 +69,8 @@ def test_when_every_rate_of_the_grid_diverges_lower_rates_are_tried():
     X, y = make_friedman1(1000, noise=1.0, random_state=0)
     X = (X - X.min(0)) / (X.max(0) - X.min(0))
     # a deep sigmoid regressor under SGD with momentum 0.9: 1, 0.3 and 0.1 all diverge on this data
-    model = DBNRegressor((256, 256), batch_size=100, pretrain_epochs=3, finetune_epochs=2, random_state=0)
+    model = DBNRegressor((256, 256), hidden="bernoulli", optimizer="sgd", batch_size=100, pretrain_epochs=3,
+                         finetune_epochs=2, random_state=0)
     model.fit(X, (y - y.mean()) / y.std())
     lowest = min(AUTO_RATES["sgd"])
     assert model.dbn_.finetune_config_.lr == pytest.approx(lowest * LOWER_RATES[0])
