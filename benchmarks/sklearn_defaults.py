@@ -27,10 +27,15 @@ noise 1) and scikit-learn's diabetes data, every contender inside a
 - ``MinMaxScaler() -> MLPRegressor(random_state=0)``
 - ``MinMaxScaler() -> Ridge()``
 
+``--set name=value`` (repeatable) changes a hyper-parameter of the DBN contender, to compare
+its defaults with other settings (``--set hidden_layer_sizes=256,256 --set batch_size=100``: the
+earlier default); ``--only DBN`` runs the contenders whose names hold that text.
+
 Usage::
 
     python benchmarks/sklearn_defaults.py [--mnist-rows 10000] [--folds 5] [--plain-folds] [--seeds 1]
     python benchmarks/sklearn_defaults.py --task regress
+    python benchmarks/sklearn_defaults.py --mnist-rows 0 --seeds 3 --only DBN --set tol=0
 
 ``--mnist-rows 0`` leaves MNIST out; ``--seeds 3`` repeats the CV with random_state 0, 1 and 2.
 """
@@ -38,6 +43,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import time
 import warnings
@@ -57,8 +63,11 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler  # noqa: E402
 from dbn.datasets import load  # noqa: E402
 from dbn.sklearn import DBNClassifier, DBNRegressor  # noqa: E402
 
+#: hyper-parameters of the DBN contenders set by --set
+CHANGES: dict = {}
+
 CONTENDERS = {  # each made with a seed (random_state=0 unless --seeds asks for more)
-    "DBNClassifier()": lambda seed: make_pipeline(MinMaxScaler(), DBNClassifier(random_state=seed)),
+    "DBNClassifier()": lambda seed: make_pipeline(MinMaxScaler(), DBNClassifier(random_state=seed, **CHANGES)),
     "MLPClassifier()": lambda seed: make_pipeline(MinMaxScaler(), MLPClassifier(random_state=seed)),
     "LogisticRegression()": lambda seed: make_pipeline(MinMaxScaler(), LogisticRegression(max_iter=1000)),
     "BernoulliRBM() + LogisticRegression()": lambda seed: make_pipeline(
@@ -67,7 +76,7 @@ CONTENDERS = {  # each made with a seed (random_state=0 unless --seeds asks for 
 }
 
 REGRESSORS = {
-    "DBNRegressor()": lambda seed: DBNRegressor(random_state=seed),
+    "DBNRegressor()": lambda seed: DBNRegressor(random_state=seed, **CHANGES),
     "DBNRegressor(hidden='bernoulli', optimizer='sgd')": lambda seed: DBNRegressor(
         hidden="bernoulli", optimizer="sgd", random_state=seed
     ),
@@ -108,12 +117,19 @@ def main() -> None:
     parser.add_argument("--plain-folds", action="store_true", help="unshuffled folds, as cross_val_score(cv=5)")
     parser.add_argument("--seeds", type=int, default=1, help="random_state 0 .. seeds-1 for every contender")
     parser.add_argument("--task", choices=["classify", "regress"], default="classify")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a hyper-parameter of the DBN contender (a Python literal; a,b is a tuple)")
+    parser.add_argument("--only", default=None, help="run only the contenders whose names hold this text")
     args = parser.parse_args()
+    CHANGES.update(parse_change(change) for change in args.set)
     torch.set_num_threads(1)
     classify = args.task == "classify"
     splitter = StratifiedKFold if classify else KFold
     folds = splitter(args.folds, shuffle=not args.plain_folds, random_state=None if args.plain_folds else 0)
     contenders = CONTENDERS if classify else {label: regressor(make) for label, make in REGRESSORS.items()}
+    contenders = {label: make for label, make in contenders.items() if args.only is None or args.only in label}
+    if CHANGES:
+        print(f"DBN contenders with {CHANGES}")
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, one thread per contender, {args.folds}-fold CV, "
           f"{'unshuffled' if args.plain_folds else 'shuffled'} folds, random_state 0-{args.seeds - 1}")
     for name, (X, y) in (datasets(args.mnist_rows) if classify else regression_datasets()).items():
@@ -122,13 +138,22 @@ def main() -> None:
         print("|---|---|---|")
         for label, make in contenders.items():
             started = time.perf_counter()
-            accuracy, seconds = cross_validate_seeds(make, X, y, folds, args.seeds)
-            print(f"| {label} | {accuracy.mean():.4f} ± {accuracy.std():.4f} | {seconds.mean():.2f} |"
+            scores, seconds = cross_validate_seeds(make, X, y, folds, args.seeds)
+            print(f"| {label} | {scores.mean():.4f} ± {scores.std():.4f} | {seconds.mean():.2f} |"
                   f"  ({time.perf_counter() - started:.0f} s)")
 
 
+def parse_change(text: str) -> tuple[str, object]:
+    """``name=value`` as (name, the value as a Python literal; "256,256" is a tuple)."""
+    name, _, value = text.partition("=")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value  # a bare string, such as adam
+
+
 def cross_validate_seeds(make, X: np.ndarray, y: np.ndarray, folds, seeds: int) -> tuple[np.ndarray, np.ndarray]:
-    """Test accuracies and fit seconds of every fold of every seed, after one untimed fit on 200 rows
+    """Test scores and fit seconds of every fold of every seed, after one untimed fit on 200 rows
     (the costs a process pays once)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # MLPClassifier's convergence warnings, at its defaults

@@ -382,7 +382,7 @@ class TrainConfig(_ConfigMixin):
         weights all the same.
     min_delta : float
         The improvement of the validation loss that resets ``patience``: an epoch whose loss is
-        not below the lowest loss since the last reset by more than this counts as one without
+        not below the loss at the last reset by more than this counts as one without
         improvement (the weights of the lowest loss are kept either way); 0 counts any decrease.
     """
 

@@ -14,8 +14,10 @@ The estimators follow scikit-learn's conventions: hyper-parameters are stored un
 ``__init__`` and validated by ``fit`` against ``_parameter_constraints``; the fitted model is the
 attribute ``rbm_`` or ``dbn_`` (a ``torch.nn.Module``); one ``random_state`` seeds every torch
 generator involved, so the same seed gives the same model on the same device. Models compute on
-``device`` in the floating dtype of the training data (float32 stays float32, anything else
-becomes float64), and so do their outputs.
+``device``: :class:`RBMTransformer` and :class:`ClassRBMClassifier` in the floating dtype of the
+training data (float32 stays float32, anything else becomes float64), :class:`DBNClassifier` and
+:class:`DBNRegressor` in their ``dtype`` (float32 unless told otherwise); outputs come in the
+dtype of the data they are computed from.
 Training is delegated to :meth:`RBM.fit <dbn.rbm.RBM.fit>`, :meth:`DeepBeliefNet.pretrain
 <dbn.stack.DeepBeliefNet.pretrain>` and :meth:`DeepBeliefNet.finetune <dbn.stack.DeepBeliefNet.finetune>`,
 which receive the hyper-parameters as configuration objects (:class:`~dbn.config.CDConfig`,
@@ -170,13 +172,14 @@ def _check_training_data(estimator: BaseEstimator, X: np.ndarray | sp.sparray | 
     """Reject negative data for Bernoulli visible units with scikit-learn's message for
     ``positive_only`` estimators; the RBM then rejects values above 1 of an array, and this
     function those of a sparse matrix (from its stored values, before any batch is densified).
-    Values within ``UNIT_INTERVAL_TOLERANCE`` of [0, 1] (a scaler's rounding) pass."""
+    A dense array may stray below 0 by ``UNIT_INTERVAL_TOLERANCE`` (a scaler's rounding, clipped
+    by the RBM); a sparse matrix, densified batch by batch unclipped, may not."""
     if not _bernoulli_visible(estimator):
         return
-    stored = X.data if sp.issparse(X) else X
-    if stored.size and stored.min() < -UNIT_INTERVAL_TOLERANCE:
+    stored, tolerance = (X.data, 0.0) if sp.issparse(X) else (X, UNIT_INTERVAL_TOLERANCE)
+    if stored.size and stored.min() < -tolerance:
         check_non_negative(X, f"{type(estimator).__name__} with visible='bernoulli'")
-    if sp.issparse(X) and X.nnz and X.data.max() > 1 + UNIT_INTERVAL_TOLERANCE:
+    if sp.issparse(X) and X.nnz and X.data.max() > 1:
         raise ValueError(
             f"X must lie in [0, 1] for Bernoulli visible units, got values up to {float(X.data.max()):.4g}; "
             "scale the data or use visible='gaussian'"
@@ -649,9 +652,9 @@ _PRETRAINING_PARAMETERS = """\
     visible : {"bernoulli", "gaussian"}, default="bernoulli"
         Unit type of the data layer: Bernoulli for ``X`` in [0, 1] (other values raise
         ``ValueError``), Gaussian for any real data (standardised by the first RBM).
-    hidden : {"bernoulli", "relu", "gaussian"}, default=%(default_hidden)s
+    hidden : {"bernoulli", "relu", "gaussian"}, default={default_hidden}
         Hidden unit type of every RBM; it sets the activation of the unrolled network (sigmoid,
-        ReLU or none).%(why_hidden)s
+        ReLU or none).{why_hidden}
     pretrain_epochs : int, default=30
         Epochs of contrastive divergence per RBM, >= 1.
     pretrain_learning_rate : float > 0 or None, default=None
@@ -664,9 +667,9 @@ _PRETRAINING_PARAMETERS = """\
         Learning rate of fine-tuning. "auto" chooses it on the validation split by a short search
         (3 epochs at each of 1, 0.3 and 0.1 for SGD, of 0.01, 0.003 and 0.001 for Adam: 9 epochs
         of cost; on all rows by the training loss without a split; when all three diverge, up to
-        three lower rates follow, for SGD 0.03, 0.01 and 0.003); None means 0.1 for SGD, 0.001
-        for Adam.
-    optimizer : {"sgd", "adam"}, default=%(default_optimizer)s
+        three lower rates follow, for SGD 0.03, 0.01 and 0.003, up to 18 epochs in all); None
+        means 0.1 for SGD, 0.001 for Adam.
+    optimizer : {"sgd", "adam"}, default={default_optimizer}
         Fine-tuning optimiser: SGD with momentum 0.9, or Adam.
     batch_size : int, default=50
         Rows per minibatch in both phases, >= 1.
@@ -678,16 +681,15 @@ _TRAINING_PARAMETERS = """\
         ``tol``; None runs every epoch (the weights of the lowest validation loss are kept either
         way). Unused without validation rows.
     tol : float >= 0, default=1e-3
-        The fall of the validation loss that counts as an improvement, as ``MLPClassifier``'s
-        ``tol`` does for its training loss: a loss that still creeps down by less stops
-        fine-tuning (on digits the validation accuracy often reaches 1 within 20 epochs while
-        the loss keeps falling for 80 more). 0 counts any fall. On digits 1e-3 saves about a
-        sixth of the fitting time against 0, at the same accuracy.
+        The fall of the validation loss that resets ``n_iter_no_change``, measured from the loss
+        at the last reset (Keras's ``min_delta``; ``MLPClassifier``'s ``tol`` plays the same part
+        for its training loss): fine-tuning stops when the loss has fallen by no more than
+        ``tol`` over ``n_iter_no_change`` epochs. On digits the validation accuracy often reaches
+        1 within 20 epochs while the loss keeps falling slowly for 80 more. 0 counts any fall.
     dtype : {"float32", "float64"} or None, default="float32"
         Precision of the network's parameters and computations (outputs come in the dtype of
-        the ``X`` they are computed from). float32 is torch's default and, on a CPU, trains in
-        about a fifth less time than float64 (digits) at the same accuracy; None follows the
-        training data (float64 from scikit-learn's own loaders and scalers).
+        the ``X`` they are computed from). float32 is torch's default and the faster on a CPU;
+        None follows the training data (float64 from scikit-learn's own loaders and scalers).
     device : str or torch.device, default="auto"
         Where to train and predict: ``"auto"`` means CUDA when available, else the CPU.
     random_state : int, RandomState instance or None, default=None
@@ -707,13 +709,16 @@ _WHY_RELU = """ ReLU units and Adam are the regressor's
 
 def _document_parameters(cls: type) -> type:
     """Fill the shared parameter sections into a DBN estimator's docstring, with the defaults of
-    its own ``__init__``."""
-    defaults = {name: repr(parameter.default) for name, parameter in inspect.signature(cls.__init__).parameters.items()}
-    fields = {"default_hidden": defaults["hidden"].replace("'", '"'),
-              "default_optimizer": defaults["optimizer"].replace("'", '"'),
-              "why_hidden": _WHY_RELU if defaults["hidden"] == "'relu'" else ""}
-    sections = {"pretraining_parameters": _PRETRAINING_PARAMETERS % fields, "training_parameters": _TRAINING_PARAMETERS}
-    for name, text in sections.items():
+    its own ``__init__`` (each ``{default_...}`` field replaced, so the sections may hold any text)."""
+    if cls.__doc__ is None:  # python -OO
+        return cls
+    defaults = {name: parameter.default for name, parameter in inspect.signature(cls.__init__).parameters.items()}
+    pretraining = _PRETRAINING_PARAMETERS
+    for field, text in {"{default_hidden}": f'"{defaults["hidden"]}"',
+                        "{default_optimizer}": f'"{defaults["optimizer"]}"',
+                        "{why_hidden}": _WHY_RELU if defaults["hidden"] == "relu" else ""}.items():
+        pretraining = pretraining.replace(field, text)
+    for name, text in {"pretraining_parameters": pretraining, "training_parameters": _TRAINING_PARAMETERS}.items():
         cls.__doc__ = cls.__doc__.replace(f"%({name})s", text.rstrip("\n"))
     return cls
 

@@ -143,11 +143,11 @@ def evaluate(
 
 class BestEpoch:
     """The loop's own early stopping: a callback that keeps the weights of the epoch with the lowest
-    ``val_loss`` and stops after ``patience`` epochs without an improvement of more than
-    ``min_delta`` on the lowest loss when the wait began (never, with ``patience=None``): a loss that
-    still creeps down by less than ``min_delta`` an epoch stops the run, and the lowest loss's
-    weights are kept all the same. (:class:`dbn.callbacks.EarlyStopping` stops on any monitor, for
-    any training.)
+    ``val_loss`` and stops after ``patience`` epochs in which the loss has not fallen more than
+    ``min_delta`` below its value at the last reset (never, with ``patience=None``): a loss that
+    falls by no more than ``min_delta`` in all over ``patience`` epochs stops the run, and the
+    lowest loss's weights are kept all the same. (:class:`dbn.callbacks.EarlyStopping` stops on
+    any monitor, for any training.)
 
     :meth:`restore` loads the best weights back and marks the kept epoch's record ``best``.
     """
@@ -633,7 +633,8 @@ def search_learning_rate(model: nn.Module, X: Any, y: Any = None, *, config: Tra
     rates = sorted(config.searched_rates(), reverse=True)
     scores: dict[float, float] = {}
     diverged: DivergenceError | None = None
-    for rate in rates + [rates[-1] * fraction for fraction in LOWER_RATES]:
+    lower = [float(f"{rates[-1] * fraction:.6g}") for fraction in LOWER_RATES]  # 0.03, not 0.030000000000000002
+    for rate in rates + lower:
         if rate < rates[-1] and any(math.isfinite(score) for score in scores.values()):
             break
         model.load_state_dict(start)

@@ -35,8 +35,9 @@ __all__ = [
 MAX_SEED = 2**63
 #: the parameter dtypes the models support
 FLOAT_DTYPES = (torch.float32, torch.float64)
-#: how far outside [0, 1] data for Bernoulli units may stray and still be accepted (then clipped):
-#: the rounding of a scaler such as ``MinMaxScaler``, whose ``X * scale + offset`` can give 1 + 2e-16
+#: how far outside [0, 1] an in-memory array for Bernoulli units may stray and still be accepted
+#: (then clipped): the rounding of a scaler such as ``MinMaxScaler``, whose ``X * scale + offset``
+#: can give 1 + 2e-16. Batches of an iterable and sparse matrices, which are not clipped, get none.
 UNIT_INTERVAL_TOLERANCE = 1e-6
 
 
@@ -215,10 +216,12 @@ def _nonfinite_message(name: str, v: Tensor, source: Tensor | np.ndarray | None)
 
 
 def check_batch(
-    v: Tensor, name: str, *, n_features: int | None, unit_interval: bool, source: Tensor | np.ndarray | None = None
+    v: Tensor, name: str, *, n_features: int | None, unit_interval: bool, source: Tensor | np.ndarray | None = None,
+    tolerance: float = 0.0,
 ) -> tuple[float, float]:
     """Check a 2-D floating tensor: width, finiteness and, for binary units, the range [0, 1]
-    (give or take :data:`UNIT_INTERVAL_TOLERANCE`); return its smallest and largest value.
+    (widened by ``tolerance`` on both sides, for a caller that clips); return its smallest and
+    largest value.
 
     One reduction (the extremes) serves all value checks; meant for whole arrays before training
     and for each batch of an iterable once, during the statistics pass that precedes training.
@@ -236,7 +239,7 @@ def check_batch(
     low, high = (float(bound) for bound in torch.aminmax(v))  # NaN and inf show in the extremes
     if not (np.isfinite(low) and np.isfinite(high)):
         raise ValueError(_nonfinite_message(name, v, source))
-    if unit_interval and (low < -UNIT_INTERVAL_TOLERANCE or high > 1 + UNIT_INTERVAL_TOLERANCE):
+    if unit_interval and (low < -tolerance or high > 1 + tolerance):
         raise ValueError(
             f"{name} must lie in [0, 1] for Bernoulli visible units, got values in "
             f"[{low:.8g}, {high:.8g}]; scale the data or use visible='gaussian'"
@@ -304,5 +307,5 @@ def as_float_tensor(
             source = source.copy()
         tensor = torch.as_tensor(source).to(device=device, dtype=dtype)
     low, high = check_batch(tensor, name, n_features=n_features, unit_interval=unit_interval and not clip,
-                            source=source)
+                            source=source, tolerance=UNIT_INTERVAL_TOLERANCE)
     return tensor.clamp(0.0, 1.0) if unit_interval and (clip or low < 0 or high > 1) else tensor

@@ -38,7 +38,8 @@ def test_default_dbn_classifier_matches_default_mlp_classifier_in_cross_validati
                                           cv=folds))
     # the scaler is fitted on the training folds, so the test folds hold values outside [0, 1]
     assert np.isfinite(ours).all()
-    assert np.mean(ours) >= np.mean(theirs), (np.mean(ours), np.mean(theirs))
+    # at least a match: 0.980 against 0.978 on this machine; a platform's rounding may move a mean by 0.001
+    assert np.mean(ours) >= np.mean(theirs) - 0.001, (np.mean(ours), np.mean(theirs))
 
 
 @pytest.mark.slow

@@ -129,3 +129,17 @@ def test_a_comparison_records_a_diverged_pretraining_and_goes_on(data):
     assert "training diverged" in dbn_row[0]["init_error"]
     assert he_row and all(record["converged"] and record["init_error"] is None for record in he_row)
     assert "diverged" in summary_table(records)
+
+
+def test_a_network_that_starts_at_a_near_perfect_fit_is_not_called_diverged(monkeypatch):
+    import dbn.training
+    from dbn.sklearn import DBNRegressor
+
+    X = np.random.default_rng(0).normal(size=(1, 5))  # one row: the standardised target is 0, fitted at once
+    model = DBNRegressor((16,), visible="gaussian", pretrain_epochs=2, finetune_epochs=30, batch_size=20,
+                         device="cpu", random_state=0)
+    assert model.fit(X, [1.0]).predict(X) == pytest.approx(1.0, abs=1e-3)
+    # measured from the initial loss itself (7e-18 here), a growth to 1e-10 counted as divergence
+    monkeypatch.setattr(dbn.training, "LOSS_GROWTH_FLOOR", 1e-12)
+    with pytest.raises(DivergenceError, match="every searched learning rate"):
+        model.fit(X, [1.0])

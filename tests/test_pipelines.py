@@ -40,6 +40,16 @@ def test_a_scaler_fitted_on_the_training_rows_themselves_may_round_past_one_and_
     assert np.isfinite(features.transform(X)).all()
 
 
+@pytest.mark.parametrize("value", [1 + 5e-7, -5e-7])
+def test_a_sparse_matrix_gets_no_rounding_tolerance(value):
+    import scipy.sparse as sp
+
+    X = sp.random(50, 20, density=0.3, format="csr", random_state=0)
+    X.data[0] = value  # densified batch by batch without clipping, so held to [0, 1]
+    with pytest.raises(ValueError, match=r"\[0, 1\]|Negative values"):
+        RBMTransformer(8, n_iter=1, random_state=0).fit(X)
+
+
 def test_cross_validation_of_a_scaled_dbn_classifier(digits):
     X, y = digits
     model = make_pipeline(MinMaxScaler(), DBNClassifier((32,), pretrain_epochs=2, finetune_epochs=20, random_state=0))

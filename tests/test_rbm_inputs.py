@@ -78,6 +78,13 @@ def test_fit_takes_values_a_rounding_away_from_the_unit_interval_as_their_clippe
     assert torch.equal(rounded.weight, clipped.weight)
 
 
+def test_batches_of_an_iterable_get_no_rounding_tolerance():
+    batches = [torch.rand(10, 64), torch.rand(10, 64)]
+    batches[1][0, 0] = 1 + 5e-7  # an iterable's batches are not clipped, so they are held to [0, 1]
+    with pytest.raises(ValueError, match=r"X \(batch 1\) must lie in \[0, 1\]"):
+        RBM(64, 8).fit(batches, epochs=1, progress=False)
+
+
 def test_error_names_the_argument(trained, digits):
     X, _ = digits
     with pytest.raises(ValueError, match="X_val contains NaN"):

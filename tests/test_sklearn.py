@@ -248,6 +248,15 @@ def test_dbn_estimators_train_in_float32_unless_told_to_follow_the_data(dtype, e
         assert outputs(X.astype(np.float32)).dtype == np.float32
 
 
+def test_the_regressor_defaults_to_relu_units_and_adam_and_its_docstring_says_so() -> None:
+    regressor, classifier = DBNRegressor().get_params(), DBNClassifier().get_params()
+    assert (regressor["hidden"], regressor["optimizer"]) == ("relu", "adam")
+    assert (classifier["hidden"], classifier["optimizer"]) == ("bernoulli", "sgd")
+    assert 'default="relu"' in DBNRegressor.__doc__ and 'default="adam"' in DBNRegressor.__doc__
+    assert 'default="bernoulli"' in DBNClassifier.__doc__ and 'default="sgd"' in DBNClassifier.__doc__
+    assert "{default_" not in DBNRegressor.__doc__ + DBNClassifier.__doc__
+
+
 def test_score_samples_is_the_exact_pseudo_likelihood(fitted, split) -> None:
     transformer = fitted[0]
     X = split[1][:20]

@@ -271,3 +271,13 @@ def test_binary_data_is_held_as_bytes_and_any_grey_value_anywhere_keeps_floats(r
                          n_features=30, unit_interval=True)
     assert source.data.dtype == kept
     assert torch.equal(source.data.float(), X)
+
+
+def test_narrow_and_empty_tensors_convert_to_bytes_too():
+    from dbn.batches import as_binary_bytes
+
+    narrow = (torch.rand(100_000, 2, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    assert torch.equal(as_binary_bytes(narrow).float(), narrow)
+    narrow[-1, 1] = 0.25
+    assert as_binary_bytes(narrow) is None
+    assert as_binary_bytes(torch.zeros(0, 5)).shape == (0, 5)

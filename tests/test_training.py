@@ -74,6 +74,20 @@ def test_falls_smaller_than_min_delta_do_not_reset_the_patience_but_still_keep_t
     assert not any(sliding(model, {"val_loss": 1.0 - 0.004 * epoch}) for epoch in range(20))
 
 
+def test_the_early_stopping_state_round_trips_and_old_states_resume_with_the_best_loss_as_the_bar():
+    model = nn.Linear(1, 1)
+    stopping = BestEpoch(patience=3, min_delta=0.01)
+    for loss in (1.0, 0.5, 0.498):
+        stopping(model, {"val_loss": loss})
+    resumed = BestEpoch(patience=3, min_delta=0.01)
+    resumed.load_state(stopping.state())
+    assert (resumed.bar, resumed.waited, resumed.best_loss) == (0.5, 1, 0.498)
+    old = {key: value for key, value in stopping.state().items() if key != "bar"}  # a checkpoint of before min_delta
+    resumed = BestEpoch(patience=3)
+    resumed.load_state(old)
+    assert resumed.bar == 0.498
+
+
 def test_min_delta_is_checked():
     with pytest.raises(ValueError, match="min_delta"):
         train_network(make_model(), *blobs(), min_delta=-1.0, progress=False)
