@@ -148,14 +148,10 @@ class RBM(nn.Module):
         """
         fit_config = getattr(self, "fit_config_", None)
         training_state, tensors = pack_state(getattr(self, "training_state_", None), TRAINING_STATE_PREFIX)
-        extra = {
-            "history": self.history_,
-            "fit_config": None if fit_config is None else fit_config.to_dict(),
-            "training_state": training_state,
-        }
-        save_checkpoint(
-            path, kind="RBM", config=self.config(), state_dict={**self.state_dict(), **tensors}, extra=extra
-        )
+        extra = {"history": self.history_, "fit_config": None if fit_config is None else fit_config.to_dict(),
+                 "training_state": training_state}
+        state = {**self.state_dict(), **tensors}
+        save_checkpoint(path, kind="RBM", config=self.config(), state_dict=state, extra=extra)
 
     @classmethod
     def load(cls, path: str | Path, *, map_location: torch.device | str = "cpu") -> RBM:
@@ -247,8 +243,9 @@ class RBM(nn.Module):
         """Conditional mean :math:`E[h \\mid v]` (probabilities for binary hidden units)."""
         return self.hidden.mean(self.hidden_input(self.standardize(self.check_visible(v))))
 
+    @torch.no_grad()
     def sample_hidden(self, v: Tensor | np.ndarray, generator: torch.Generator | None = None) -> Tensor:
-        """A draw from :math:`p(h \\mid v)`."""
+        """A draw from :math:`p(h \\mid v)` (not differentiable)."""
         check_generator(generator)
         return self.hidden.sample(self.hidden_input(self.standardize(self.check_visible(v))), generator)
 
@@ -256,8 +253,9 @@ class RBM(nn.Module):
         """Conditional mean :math:`E[v \\mid h]` in data units (probabilities, or the Gaussian mean)."""
         return self.unstandardize(self.visible.mean(self.visible_input(self._check_hidden(h))))
 
+    @torch.no_grad()
     def sample_visible(self, h: Tensor | np.ndarray, generator: torch.Generator | None = None) -> Tensor:
-        """A draw from :math:`p(v \\mid h)` in data units."""
+        """A draw from :math:`p(v \\mid h)` in data units (not differentiable)."""
         check_generator(generator)
         return self.unstandardize(self.visible.sample(self.visible_input(self._check_hidden(h)), generator))
 

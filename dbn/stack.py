@@ -31,6 +31,7 @@ from dbn.distributed import broadcast_seed, setup
 from dbn.energy import EnergyModel
 from dbn.likelihood import dbn_log_likelihood_bound
 from dbn.loop import Callback
+from dbn.prior import check_upper_start, start_as_prior
 from dbn.rbm import RBM, TRAINING_STATE_PREFIX
 from dbn.resume import check_writable, pack_state, unpack_state
 from dbn.serialization import (
@@ -64,6 +65,8 @@ __all__ = [
     "pretrain_layer",
     "propagate_up",
     "restore_layer_states",
+    "start_as_prior_of_layer_below",
+    "structure_from_config",
 ]
 
 #: the keys of :meth:`DeepBeliefNet.config` that are constructor arguments (the rest configure pretraining)
@@ -305,6 +308,7 @@ class DeepBeliefNet(FineTuning, nn.Module):
         config: CDConfig | Sequence[CDConfig] | None = None,
         X_val: Tensor | np.ndarray | None = None,
         propagate: str = "mean",
+        upper_start: str = "random",
         resume: bool = True,
         checkpoint: str | Path | None = None,
         checkpoint_every: int | None = None,
@@ -332,6 +336,9 @@ class DeepBeliefNet(FineTuning, nn.Module):
             Validation data, propagated alongside ``X`` for each RBM's monitors.
         propagate : {"mean", "sample"}
             Pass the hidden means upward (default) or a sample from them.
+        upper_start : {"random", "prior"}
+            Start each RBM above the first from random weights, or as the prior of the one below
+            (:func:`dbn.prior.start_as_prior`, with ``propagate="sample"``); not stored when resuming.
         resume : bool
             Keep the RBMs already trained (``n_trained``) and start at the first untrained one;
             ``False`` retrains every RBM.
@@ -376,6 +383,7 @@ class DeepBeliefNet(FineTuning, nn.Module):
         configs = layer_configs(self.layer_configs if config is None else config, overrides, n_rbms)
         if propagate not in ("mean", "sample"):
             raise ValueError(f"propagate must be 'mean' or 'sample', got {propagate!r}")
+        check_upper_start(upper_start, list(self.rbms))
         if not resume:
             self.n_trained.zero_()
         first = int(self.n_trained)
@@ -406,8 +414,8 @@ class DeepBeliefNet(FineTuning, nn.Module):
         for index, rbm in enumerate(self.rbms):
             if index >= first:
                 pretrain_layer(self, index, H, H_val, seed=seeds[0][index], checkpoint=checkpoint,
-                               every=checkpoint_every, resume=resume, progress=progress, callbacks=callbacks,
-                               device=device)
+                               every=checkpoint_every, resume=resume, prior_start=upper_start == "prior" and index > 0,
+                               progress=progress, callbacks=callbacks, device=device)
             if index + 1 < n_rbms:
                 generator = None if propagate == "mean" else torch.Generator(device=device).manual_seed(seeds[1][index])
                 H = PropagatedBatches(H, rbm, generator) if streaming else propagate_up(rbm, H, generator,
@@ -519,14 +527,7 @@ class DeepBeliefNet(FineTuning, nn.Module):
         A configuration written before the pretraining options became :class:`CDConfig` objects
         (flat ``RBM.fit`` keywords beside the constructor arguments) is read as overrides.
         """
-        structure = {name: config[name] for name in _STRUCTURE if name in config}
-        structure["dtype"] = dtype_from_json(structure.get("dtype", "float32"))
-        if "visible" in structure:
-            structure["visible"] = units_from_json(structure["visible"], argument="visible")
-        if "hidden" in structure:
-            hidden = structure["hidden"]
-            structure["hidden"] = (units_from_json(hidden, argument="hidden") if isinstance(hidden, (str, dict))
-                                   else [units_from_json(item, argument="hidden") for item in hidden])
+        structure = structure_from_config(config)
         stored = config.get("pretrain")
         configs = (
             None if stored is None else [None if item is None else restore_config(CDConfig, item) for item in stored]
@@ -577,9 +578,38 @@ class DeepBeliefNet(FineTuning, nn.Module):
         return net.to(device)
 
 
+def structure_from_config(config: dict) -> dict:
+    """The constructor arguments ``layers``, ``visible``, ``hidden`` and ``dtype`` of a
+    :meth:`DeepBeliefNet.config`, read back from JSON values."""
+    structure = {name: config[name] for name in _STRUCTURE if name in config}
+    structure["dtype"] = dtype_from_json(structure.get("dtype", "float32"))
+    if "visible" in structure:
+        structure["visible"] = units_from_json(structure["visible"], argument="visible")
+    if "hidden" in structure:
+        hidden = structure["hidden"]
+        structure["hidden"] = (units_from_json(hidden, argument="hidden") if isinstance(hidden, (str, dict))
+                               else [units_from_json(item, argument="hidden") for item in hidden])
+    return structure
+
+
 def interrupted(rbm: Any) -> bool:
     """Whether ``rbm`` holds the training state of an interrupted run (:mod:`dbn.resume`)."""
     return getattr(rbm, "training_state_", None) is not None
+
+
+def start_as_prior_of_layer_below(net: DeepBeliefNet, index: int, H: Tensor | Iterable[Any], seed: int) -> None:
+    """Start RBM ``index`` as the prior of the one below (:func:`dbn.prior.start_as_prior`): with its
+    data's mean and, for persistent CD, chains sampled from rows of its data (held in memory)."""
+    rbm, config = net.rbms[index], net.layer_configs[index]
+    generator = torch.Generator(device=rbm.device).manual_seed(seed)
+    data_mean = chains = None
+    if isinstance(H, Tensor):
+        data_mean = H.mean(0)
+        if config.persistent:
+            n_chains = config.n_chains or config.batch_size
+            rows = torch.randperm(H.shape[0], generator=generator, device=rbm.device)[:n_chains]
+            chains = torch.bernoulli(H[rows].clamp(0, 1), generator=generator)
+    start_as_prior(rbm, net.rbms[index - 1], data_mean=data_mean, chains=chains, generator=generator)
 
 
 def pretrain_layer(
@@ -592,15 +622,19 @@ def pretrain_layer(
     checkpoint: Path | None,
     every: int | None,
     resume: bool,
+    prior_start: bool = False,
     **fit_options: Any,
 ) -> None:
-    """Train RBM ``index`` of ``net`` on ``H`` (or continue its interrupted run), then save the network."""
+    """Train RBM ``index`` of ``net`` on ``H`` (or continue its interrupted run), then save the network;
+    ``prior_start`` starts it as the prior of the RBM below (:func:`dbn.prior.start_as_prior`)."""
     rbm, n_rbms = net.rbms[index], len(net.rbms)
     description = f"layer {index + 1}/{n_rbms}: RBM {rbm.n_visible}-{rbm.n_hidden}"
     inside = None if checkpoint is None or every is None else (lambda _: net.save(checkpoint))
     if resume and interrupted(rbm):
         rbm.resume(H, X_val=H_val, description=description, checkpoint=inside, **fit_options)
     else:
+        if prior_start:
+            start_as_prior_of_layer_below(net, index, H, seed)
         rbm.fit(
             H,
             config=net.layer_configs[index],
@@ -609,6 +643,7 @@ def pretrain_layer(
             description=description,
             checkpoint=inside,
             checkpoint_every=every or 1,
+            warm_start=prior_start,
             **fit_options,
         )
     net.n_trained.fill_(index + 1)

@@ -159,3 +159,14 @@ def test_reversed_and_read_only_arrays_are_accepted(trained, digits):
     read_only.setflags(write=False)
     np.testing.assert_allclose(trained.transform(reversed_rows), trained.transform(X)[::-1], atol=1e-6)
     np.testing.assert_array_equal(trained.transform(read_only), trained.transform(X))
+
+
+def test_sampling_methods_work_with_gradients_enabled():
+    """Samples are not differentiable: drawing them must not trip autograd on the parameters."""
+    rbm = RBM(6, 4).fit(np.eye(6, dtype=np.float32).repeat(5, 0), epochs=1, progress=False, seed=0)
+    generator = torch.Generator().manual_seed(0)
+    h = rbm.sample_hidden(torch.ones(3, 6), generator=generator)
+    v = rbm.sample_visible(h, generator=generator)
+    assert h.shape == (3, 4) and v.shape == (3, 6)
+    assert not h.requires_grad and not v.requires_grad
+    assert set(torch.cat([h.flatten(), v.flatten()]).tolist()) <= {0.0, 1.0}
