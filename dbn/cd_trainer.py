@@ -599,6 +599,9 @@ def initial_chains(rbm: Any, config: CDConfig, warm_start: bool, generator: torc
         return None
     n_chains = config.n_chains or config.batch_size
     previous = getattr(rbm, "persistent_chains_", None)
-    if warm_start and previous is not None and previous.shape[0] == n_chains:
-        return previous.to(rbm.device).clone()
+    if warm_start and previous is not None:
+        if previous.shape[0] == n_chains:
+            return previous.to(rbm.device).clone()
+        warnings.warn(f"persistent_chains_ holds {previous.shape[0]} chains but n_chains is {n_chains}: "
+                      "new chains start from the base rate", RuntimeWarning, stacklevel=2)
     return rbm.visible.sample(rbm.base_rate_bias().expand(n_chains, -1).contiguous(), generator)

@@ -633,6 +633,7 @@ def dbn_log_likelihood_bound(
     return_error: bool = False,
     generator: torch.Generator | None = None,
     chunk_size: int = 4096,
+    log_z: tuple[float, float] | None = None,
     **options: Any,
 ) -> float | tuple[float, float]:
     r"""Variational lower bound on the mean log-likelihood of a deep belief net (Salakhutdinov & Murray 2008).
@@ -674,6 +675,9 @@ def dbn_log_likelihood_bound(
         Source of randomness (samples and AIS), on the models' device.
     chunk_size : int
         Rows sampled at a time (each taking ``n_samples`` rows of memory).
+    log_z : (float, float), optional
+        :math:`\log Z_{top}` and its standard error when already estimated (for instance the higher
+        of two anneals); ``method`` and ``options`` are then unused.
 
     Returns
     -------
@@ -684,8 +688,10 @@ def dbn_log_likelihood_bound(
     for rbm in rbms:
         _check_likelihood_defined(rbm)
     check_generator(generator, "generator", rbms[0].weight.device)
-    top_options = {**options, "generator": generator} if method == "ais" else options
-    log_z_top, z_error = log_partition_estimate(rbms[-1], method, **top_options)
+    if log_z is None:
+        top_options = {**options, "generator": generator} if method == "ais" else options
+        log_z = log_partition_estimate(rbms[-1], method, **top_options)
+    log_z_top, z_error = log_z
     row_means, row_variances = [], []
     for chunk in X.split(chunk_size):
         terms = _bound_terms(rbms, chunk.repeat_interleave(n_samples, 0), log_z_top, generator).view(-1, n_samples)

@@ -9,7 +9,8 @@ and hidden biases :math:`c` defines a prior over its hidden layer,
 
 which is itself the marginal of an RBM over :math:`h`: visible biases :math:`c`, one hidden unit
 per visible unit of the lower RBM, with weights :math:`W^\top` and biases :math:`b`. A deep
-belief net whose top RBM starts there has exactly the lower RBM's likelihood, its factorial
+belief net whose top RBM starts there has the lower RBM's likelihood (exactly, for an upper RBM
+of that width; up to the small remainder below for a wider one), its factorial
 posterior is exact, and the variational bound equals :math:`\log p(v)`; training the top RBM on
 the lower one's posterior samples can then only raise the bound, as far as training increases
 their likelihood (Hinton, Osindero & Teh 2006).
@@ -19,8 +20,9 @@ random weights :math:`w_k` and bias 0. Each contributes
 :math:`\operatorname{softplus}(w_k^\top h) = \log 2 + \tfrac12 w_k^\top h + O((w_k^\top h)^2)`
 to the log-marginal; the linear term is taken out of the visible biases, so the start differs
 from the lower RBM's prior only by the quadratic remainder, :math:`\sum_k (w_k^\top h)^2 / 8`:
-about ``n_extra * scale**2 * |h| / 8`` nats for a state with :math:`|h|` active units (0.02 for
-1500 extra units, 100 active ones and the default ``scale=1e-3``).
+about ``n_extra * scale**2 * |h| / 8`` nats for a state with :math:`|h|` active units (0.015 for
+the 1216 extra units of a 500-2000 RBM over a 784-500 one, 100 active ones and the default
+``scale=1e-3``), and only its variation across states changes the normalised prior.
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ def start_as_prior(upper: RBM, lower: RBM, *, data_mean: Tensor | None = None, c
     if data_mean is not None:
         upper.data_mean.copy_(data_mean.to(upper.data_mean))
     upper.history_ = []
+    upper.training_state_ = None  # an interrupted run of other parameters is not to be resumed
     upper.persistent_chains_ = None if chains is None else chains.to(upper.weight).clone()
     return upper
 

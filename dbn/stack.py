@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from dbn.config import CDConfig, restore_config
-from dbn.distributed import broadcast_seed, setup
+from dbn.distributed import broadcast_seed, get_rank, get_world_size, setup
 from dbn.energy import EnergyModel
 from dbn.likelihood import dbn_log_likelihood_bound
 from dbn.loop import Callback
@@ -64,6 +64,7 @@ __all__ = [
     "layer_states",
     "pretrain_layer",
     "propagate_up",
+    "first_rows",
     "restore_layer_states",
     "start_as_prior_of_layer_below",
     "structure_from_config",
@@ -338,7 +339,7 @@ class DeepBeliefNet(FineTuning, nn.Module):
             Pass the hidden means upward (default) or a sample from them.
         upper_start : {"random", "prior"}
             Start each RBM above the first from random weights, or as the prior of the one below
-            (:func:`dbn.prior.start_as_prior`, with ``propagate="sample"``); not stored when resuming.
+            (:func:`dbn.prior.start_as_prior`; best with ``propagate="sample"``); not stored.
         resume : bool
             Keep the RBMs already trained (``n_trained``) and start at the first untrained one;
             ``False`` retrains every RBM.
@@ -597,19 +598,35 @@ def interrupted(rbm: Any) -> bool:
     return getattr(rbm, "training_state_", None) is not None
 
 
+#: rows of a streamed layer input that give the prior start its data mean (and chains)
+PRIOR_START_ROWS = 4096
+
+
 def start_as_prior_of_layer_below(net: DeepBeliefNet, index: int, H: Tensor | Iterable[Any], seed: int) -> None:
-    """Start RBM ``index`` as the prior of the one below (:func:`dbn.prior.start_as_prior`): with its
-    data's mean and, for persistent CD, chains sampled from rows of its data (held in memory)."""
+    """Start RBM ``index`` as the prior of the one below (:func:`dbn.prior.start_as_prior`), with its
+    data's mean and, for persistent CD, chains sampled from rows of its data: all rows of an array,
+    the first :data:`PRIOR_START_ROWS` of a stream."""
     rbm, config = net.rbms[index], net.layer_configs[index]
-    generator = torch.Generator(device=rbm.device).manual_seed(seed)
-    data_mean = chains = None
-    if isinstance(H, Tensor):
-        data_mean = H.mean(0)
-        if config.persistent:
-            n_chains = config.n_chains or config.batch_size
-            rows = torch.randperm(H.shape[0], generator=generator, device=rbm.device)[:n_chains]
-            chains = torch.bernoulli(H[rows].clamp(0, 1), generator=generator)
-    start_as_prior(rbm, net.rbms[index - 1], data_mean=data_mean, chains=chains, generator=generator)
+    generator = torch.Generator(device=rbm.device).manual_seed((seed * 6364136223846793005 + 1) % 2**62)
+    rows = H if isinstance(H, Tensor) else first_rows(H, PRIOR_START_ROWS)
+    chains = None
+    if config.persistent:
+        world = get_world_size()  # each rank continues chains of its own
+        picked = torch.randint(rows.shape[0], ((config.n_chains or config.batch_size) * world,), generator=generator,
+                               device=rows.device)
+        chains = torch.bernoulli(rows[picked].clamp(0, 1), generator=generator)[get_rank() :: world]
+    start_as_prior(rbm, net.rbms[index - 1], data_mean=rows.mean(0), chains=chains, generator=generator)
+
+
+def first_rows(batches: Iterable[Tensor], n: int) -> Tensor:
+    """The first ``n`` rows (or all, if fewer) of an iterable of batches, as one tensor."""
+    taken, count = [], 0
+    for batch in batches:
+        taken.append(batch)
+        count += batch.shape[0]
+        if count >= n:
+            break
+    return torch.cat(taken)[:n]
 
 
 def pretrain_layer(

@@ -59,6 +59,8 @@ of one epoch each, 1000 temperatures)::
 
 import argparse
 import ast
+import hashlib
+import json
 import math
 import time
 import warnings
@@ -69,7 +71,7 @@ import torch
 from dbn import RBM
 from dbn.config import hinton_momentum
 from dbn.datasets import load
-from dbn.likelihood import ais, dbn_log_likelihood_bound, log_partition_bounds
+from dbn.likelihood import AISResult, ais, dbn_log_likelihood_bound, log_partition_bounds
 from dbn.prior import start_as_prior, transposed
 
 EPOCHS = 20
@@ -168,20 +170,29 @@ def scored(rbm: RBM, X_train: torch.Tensor, X_test: torch.Tensor, betas: int, se
             "warnings": [str(w.message) for w in caught]}
 
 
-def top_rbm(name: str, first: RBM, X_train: torch.Tensor, epochs: int, lr: float, start: str, seed: int) -> RBM:
-    """A 500-2000 RBM trained at rate ``lr`` with contender ``name``'s options (its final number of
-    Gibbs steps, ``COMMON`` otherwise) on fresh samples of ``first``'s posterior every epoch.
-    ``start="prior"`` starts it as ``first``'s prior (:mod:`dbn.prior`), and persistent chains at
-    posterior samples."""
-    generator = torch.Generator().manual_seed(seed)
+def top_options(name: str, lr: float) -> dict:
+    """``RBM.fit`` options of a top RBM trained like contender ``name`` (its final number of Gibbs
+    steps, ``COMMON`` otherwise) at rate ``lr``."""
     final_k, options = CONTENDERS[name]
-    options = {**COMMON, "k": final_k, **options, "lr": lr}
+    return {**COMMON, "k": final_k, **options, "lr": lr}
+
+
+def top_start(first: RBM, X_train: torch.Tensor, options: dict, start: str, generator: torch.Generator) -> RBM:
+    """An untrained 500-2000 RBM over ``first``'s hidden layer: random, or (``start="prior"``) ``first``'s
+    prior (:mod:`dbn.prior`) with persistent chains, if ``options`` use them, at posterior samples."""
     top = RBM(first.n_hidden, 2000)
     if start == "prior":
         n_chains = options.get("n_chains") or options["batch_size"]
-        chains = first.sample_hidden(X_train[torch.randperm(len(X_train), generator=generator)[:n_chains]],
-                                     generator=generator) if options.get("persistent") else None
+        rows = X_train[torch.randperm(len(X_train), generator=generator)[:n_chains]]
+        chains = first.sample_hidden(rows, generator=generator) if options.get("persistent") else None
         start_as_prior(top, first, data_mean=first.transform(X_train).mean(0), chains=chains, generator=generator)
+    return top
+
+
+def train_top(top: RBM, first: RBM, X_train: torch.Tensor, epochs: int, options: dict, start: str,
+              generator: torch.Generator, seed: int) -> RBM:
+    """``top`` trained with ``options`` on fresh samples of ``first``'s posterior every epoch (one
+    ``fit`` per epoch, so momentum buffers restart each epoch)."""
     for epoch in range(epochs):
         hidden = first.sample_hidden(X_train, generator=generator)
         top.fit(hidden, epochs=1, seed=seed + epoch, warm_start=start == "prior" or epoch > 0, progress=False,
@@ -189,11 +200,26 @@ def top_rbm(name: str, first: RBM, X_train: torch.Tensor, epochs: int, lr: float
     return top
 
 
-def dbn_bound(first: RBM, top: RBM, X_test: torch.Tensor, betas: int, seed: int) -> tuple[float, float]:
-    """The DBN's test lower bound and its error (10 posterior samples per image, AIS for the top)."""
+def best_log_partition(rbm: RBM, data: torch.Tensor, betas: int, generator: torch.Generator) -> AISResult:
+    """The higher of forward AIS over ``rbm``'s visible layer and over its hidden one (``data``: rows
+    of its training data, for the hidden units' base rate)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        over_v = ais(rbm, n_chains=AIS_CHAINS, n_betas=betas, generator=generator)
+        flipped = transposed(rbm, data_mean=rbm.transform(data).mean(0))
+        over_h = ais(flipped, n_chains=AIS_CHAINS, n_betas=betas, generator=generator)
+    return max(over_v, over_h, key=lambda result: result.log_z)
+
+
+def dbn_bound(first: RBM, top: RBM, X_train: torch.Tensor, X_test: torch.Tensor, betas: int,
+              seed: int) -> tuple[float, float]:
+    """The DBN's test lower bound and its error: 10 posterior samples per image, ``log Z`` of the top
+    by the higher of AIS over each of its layers."""
     generator = torch.Generator().manual_seed(seed)
-    return dbn_log_likelihood_bound([first, top], X_test, n_samples=10, return_error=True,
-                                    n_chains=AIS_CHAINS, n_betas=betas, generator=generator)
+    posterior = first.sample_hidden(X_train[:10_000], generator=generator)
+    top_z = best_log_partition(top, posterior, betas, generator)
+    return dbn_log_likelihood_bound([first, top], X_test, n_samples=10, return_error=True, generator=generator,
+                                    log_z=(top_z.log_z, top_z.std_error))
 
 
 def report(rows: dict, betas: int) -> None:
@@ -214,6 +240,37 @@ def report(rows: dict, betas: int) -> None:
     print("published: Salakhutdinov & Murray (2008), Table 2, test log-probability of 500-hidden-unit RBMs")
 
 
+def model_path(args: argparse.Namespace, name: str, epochs: int, settings: dict) -> Path | None:
+    """Where ``--models`` keeps contender ``name``'s RBM: named by the contender and a digest of
+    every setting that shapes its training, so that no other run's model is taken for it."""
+    if args.models is None:
+        return None
+    shaping = {"quick": args.quick, "seed": args.seed}
+    if name not in ANNEALED:
+        shaping |= {"epochs": epochs, "settings": settings, "train_on": args.train_on, "final_lr": args.final_lr}
+    digest = hashlib.sha1(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return Path(args.models) / f"{name}-{digest}.pt"
+
+
+def trained_or_loaded(name: str, args: argparse.Namespace, X_fit: torch.Tensor, X_grey: torch.Tensor, epochs: int,
+                      settings: dict) -> tuple[RBM, str]:
+    """Contender ``name``'s RBM, from ``--models`` when it holds one, and its epochs and Gibbs steps."""
+    quick, saved = QUICK if args.quick else {}, model_path(args, name, epochs, settings)
+    if saved is not None and saved.exists():
+        rbm = RBM.load(saved)
+        print(f"{name}: loaded from {saved}")
+        return rbm, f"{len(rbm.history_)} loaded"
+    if name in ANNEALED:
+        rbm, schedule = train_annealed(name, X_grey, quick.get("max_k"), quick.get("every"), args.seed)
+    else:
+        rbm, schedule = train(name, X_fit, epochs, quick.get("max_k"), args.seed, settings, args.final_lr)
+    if saved is not None:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        rbm.save(saved)
+    k = f"{schedule[0]}" if len(set(schedule)) == 1 else f"{schedule[0]}->{schedule[-1]}"
+    return rbm, f"{len(schedule)} {k}"
+
+
 def parse_settings(parser: argparse.ArgumentParser, pairs: list[str]) -> dict:
     """``NAME=VALUE`` pairs as fit settings (values read as Python literals)."""
     settings = {}
@@ -221,7 +278,10 @@ def parse_settings(parser: argparse.ArgumentParser, pairs: list[str]) -> dict:
         name, _, value = pair.partition("=")
         if name not in COMMON or not value:
             parser.error(f"--set takes NAME=VALUE with NAME one of {list(COMMON)}, got {pair!r}")
-        settings[name] = ast.literal_eval(value)
+        try:
+            settings[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parser.error(f"--set {name} takes a Python number or literal, got {value!r}")
     return settings
 
 
@@ -244,7 +304,8 @@ def main() -> None:
                         help="save each trained RBM there as NAME.pt, and load it from there instead of training")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
-                        help="override a shared fit setting, e.g. --set momentum=0.9 weight_decay=2e-4")
+                        help="override a shared fit setting, e.g. --set momentum=0.9 weight_decay=2e-4 (a "
+                             "contender's own options still win; CD-25-anneal keeps its schedule)")
     parser.add_argument("--final-lr", type=float, default=None,
                         help="let the rate fall geometrically, epoch by epoch, to this value")
     parser.add_argument("--train-on", choices=["samples", "grey"], default="samples",
@@ -269,22 +330,10 @@ def main() -> None:
     rows, models = {}, {}
     for name in args.only:
         started = time.perf_counter()
-        saved = None if args.models is None else Path(args.models) / f"{name}.pt"
-        if saved is not None and saved.exists():
-            rbm, schedule = RBM.load(saved), [0]
-            print(f"{name}: loaded from {saved}")
-        else:
-            if name in ANNEALED:
-                rbm, schedule = train_annealed(name, X_grey, quick.get("max_k"), quick.get("every"), args.seed)
-            else:
-                rbm, schedule = train(name, X_fit, epochs, quick.get("max_k"), args.seed, settings, args.final_lr)
-            if saved is not None:
-                saved.parent.mkdir(parents=True, exist_ok=True)
-                rbm.save(saved)
+        rbm, label = trained_or_loaded(name, args, X_fit, X_grey, epochs, settings)
         models[name] = rbm
         score = scored(rbm, X_train, X_test, betas, args.seed)
-        k = f"{schedule[0]}" if len(set(schedule)) == 1 else f"{schedule[0]}->{schedule[-1]}"
-        rows[name] = {"score": score, "k": f"{len(schedule)} {k}", "seconds": time.perf_counter() - started}
+        rows[name] = {"score": score, "k": label, "seconds": time.perf_counter() - started}
         print(f"{name}: test {score['test']:.2f} nats, {rows[name]['seconds']:.0f} s", flush=True)
     report(rows, betas)
     if args.dbn is not None:
@@ -293,22 +342,20 @@ def main() -> None:
 
 def report_dbn(args: argparse.Namespace, first: RBM, X_train: torch.Tensor, X_test: torch.Tensor, epochs: int,
                betas: int) -> None:
-    """Train the top RBM on ``first``, then print the DBN's bound (and, from the prior start, the bound
-    before training, which should equal ``first``'s own test log-probability)."""
+    """Train the top RBM on ``first``, then print the DBN's bound, and that of its untrained start
+    (from the prior start: ``first``'s own test log-probability)."""
     started = time.perf_counter()
-    if args.dbn_start == "prior":
-        initial = start_as_prior(RBM(first.n_hidden, 2000), first, data_mean=first.transform(X_train).mean(0),
-                                 generator=torch.Generator().manual_seed(args.seed))
-        bound, error = dbn_bound(first, initial, X_test, betas, args.seed)
-        print(f"\nDBN {args.dbn} RBM + its prior as a 500-2000 RBM, untrained: test lower bound {bound:.2f} "
-              f"± {error:.2f}")
-    epochs = args.top_epochs or epochs
-    top = top_rbm(args.top, first, X_train, epochs, args.top_lr, args.dbn_start, args.seed)
-    bound, error = dbn_bound(first, top, X_test, betas, args.seed)
+    epochs = epochs if args.top_epochs is None else args.top_epochs
+    options, generator = top_options(args.top, args.top_lr), torch.Generator().manual_seed(args.seed)
+    top = top_start(first, X_train, options, args.dbn_start, generator)
+    bound, error = dbn_bound(first, top, X_train, X_test, betas, args.seed)
+    print(f"\nDBN {args.dbn} RBM + 500-2000 RBM, {args.dbn_start} start, untrained: test lower bound {bound:.2f} "
+          f"± {error:.2f}")
+    train_top(top, first, X_train, epochs, options, args.dbn_start, generator, args.seed)
+    bound, error = dbn_bound(first, top, X_train, X_test, betas, args.seed)
     print(f"DBN {args.dbn} RBM + 500-2000 {args.top} RBM ({args.dbn_start} start, rate {args.top_lr}, {epochs} epochs "
-          "on posterior samples): "
-          f"test lower bound {bound:.2f} ± {error:.2f} nats, {time.perf_counter() - started:.0f} s "
-          f"(published: {PUBLISHED['DBN']:.2f})")
+          f"on posterior samples): test lower bound {bound:.2f} ± {error:.2f} nats, "
+          f"{time.perf_counter() - started:.0f} s (published: {PUBLISHED['DBN']:.2f})")
 
 
 if __name__ == "__main__":

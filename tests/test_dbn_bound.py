@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -113,3 +115,15 @@ def test_one_rbm_gives_its_exact_log_likelihood(rows):
 def test_bound_needs_a_pretrained_net(rows):
     with pytest.raises(RuntimeError, match="log_likelihood_bound needs a pretrained DeepBeliefNet"):
         DeepBeliefNet([6, 4, 3]).log_likelihood_bound(rows)
+
+
+def test_a_given_top_partition_function_is_used_as_given(rows):
+    """Shifting log Z_top by one nat shifts the bound by one nat, and its error enters the bound's."""
+    net = random_dbn([6, 4, 3], scale=1.5, seed=1)
+    exact_z = net.rbms[1].log_partition("exact")
+    options = {"n_samples": 50, "method": "exact", "return_error": True}
+    bound, error = net.log_likelihood_bound(rows, generator=torch.Generator().manual_seed(4), **options)
+    shifted, shifted_error = net.log_likelihood_bound(rows, generator=torch.Generator().manual_seed(4),
+                                                      log_z=(exact_z + 1.0, 3.0), **options)
+    assert shifted == pytest.approx(bound - 1.0, abs=1e-9)
+    assert shifted_error == pytest.approx(math.hypot(error, 3.0), abs=1e-9)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import binary_states
 
-from dbn import RBM, DeepBeliefNet
+from dbn import RBM, DeepBeliefNet, cd_trainer, stack
 from dbn.likelihood import ais
 from dbn.prior import start_as_prior, transposed
 
@@ -157,23 +157,58 @@ def test_transposed_rbm_has_the_same_partition_function_and_ais_finds_it():
     assert abs(result.log_z - rbm.log_partition("exact")) < 4 * result.std_error + 0.02
 
 
-def test_chains_given_to_the_start_are_continued_by_persistent_cd():
+@pytest.fixture()
+def started_chains(monkeypatch):
+    """The chains each persistent fit starts from, as ``initial_chains`` returns them."""
+    seen = []
+
+    def spy(*args, **kwargs):
+        chains = original(*args, **kwargs)
+        if chains is not None:  # the non-persistent fits start no chains
+            seen.append(chains.clone())
+        return chains
+
+    original = cd_trainer.initial_chains
+    monkeypatch.setattr(cd_trainer, "initial_chains", spy)
+    return seen
+
+
+def test_chains_given_to_the_start_are_continued_by_persistent_cd(started_chains):
     lower = random_rbm(6, 4, seed=5)
-    chains = binary_states(4)[:8]
+    chains = binary_states(4)[3:11]
     upper = start_as_prior(RBM(4, 6, dtype=torch.float64), lower, chains=chains)
     assert torch.equal(upper.persistent_chains_, chains) and upper.persistent_chains_ is not chains
     upper.fit(binary_states(4).repeat(4, 1), epochs=1, lr=1e-9, batch_size=8, persistent=True, n_chains=8,
               warm_start=True, seed=0, progress=False)
-    moved = upper.persistent_chains_
-    assert moved.shape == (8, 4) and set(moved.flatten().tolist()) <= {0.0, 1.0}
+    assert torch.equal(started_chains[0], chains)
     with pytest.raises(ValueError, match=r"chains must have shape \(n_chains, 4\), got \(8, 5\)"):
         start_as_prior(RBM(4, 6, dtype=torch.float64), lower, chains=torch.zeros(8, 5))
 
 
-def test_pretrain_starts_persistent_chains_from_the_layer_below_samples():
+def test_chains_of_another_count_are_replaced_with_a_warning():
+    upper = start_as_prior(RBM(4, 6, dtype=torch.float64), random_rbm(6, 4, seed=5), chains=binary_states(4)[:8])
+    with pytest.warns(RuntimeWarning, match="persistent_chains_ holds 8 chains but n_chains is 16"):
+        upper.fit(binary_states(4).repeat(4, 1), epochs=1, batch_size=8, persistent=True, n_chains=16,
+                  warm_start=True, seed=0, progress=False)
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_pretrain_starts_persistent_chains_at_samples_of_the_layer_below(streamed, started_chains, monkeypatch):
+    """The upper RBM's chains start at rows of its data (binary: the samples the lower RBM passes up),
+    also from a stream of batches, and its base rate is that data's mean."""
     data = binary_states(6).repeat(4, 1)
     net = DeepBeliefNet([6, 4, 8], dtype=torch.float64, epochs=[5, 1], lr=[0.05, 1e-9], momentum=0.0, batch_size=16,
                         persistent=[False, True], n_chains=[None, 16])
-    net.pretrain(data, upper_start="prior", propagate="sample", progress=False, seed=0)
-    chains = net.rbms[1].persistent_chains_
-    assert chains.shape == (16, 4) and set(chains.flatten().tolist()) <= {0.0, 1.0}
+    given = []
+
+    def recording(upper, lower, **options):
+        given.append(options["chains"])
+        return start_as_prior(upper, lower, **options)
+
+    monkeypatch.setattr(stack, "start_as_prior", recording)
+    source = list(data.split(16)) if streamed else data
+    net.pretrain(source, upper_start="prior", propagate="mean" if streamed else "sample", progress=False, seed=0)
+    lower, upper = net.rbms
+    assert len(given) == 1 and given[0].shape == (16, 4) and set(given[0].flatten().tolist()) <= {0.0, 1.0}
+    assert torch.equal(started_chains[-1], given[0])
+    assert torch.allclose(upper.data_mean, lower.transform(data).mean(0), atol=0.15)
