@@ -24,6 +24,7 @@ Map of the package:
 - :mod:`dbn.serialization` — atomic, versioned, checksummed checkpoints;
 - :mod:`dbn.stack` — :class:`DeepBeliefNet`: the stack of RBMs, greedy pretraining, sampling, persistence;
 - :mod:`dbn.prior` — an upper RBM started as the prior of the one below (the greedy guarantee's start);
+- :mod:`dbn.recipes` — schedules beyond one ``fit`` call: CD-T with T rising, the density recipe;
 - :mod:`dbn.classrbm` — ``ClassRBM``: the classification RBM of Larochelle & Bengio (2008), three objectives;
 - :mod:`dbn.updown` — ``UpDownDBN``: the DBN of Hinton, Osindero & Teh (2006), up-down fine-tuning, generation;
 - :mod:`dbn.unroll` — the stack unrolled into an MLP or a deep autoencoder;

@@ -27,10 +27,10 @@ batch 100, a constant learning rate of 0.01 without momentum, no weight decay, a
 epochs. :data:`dbn.config.DENSITY` is the recipe these runs chose.
 
 ``CD-25-anneal`` (not run by default: about an hour on one core) trains CD-25 as the training
-program distributed with Salakhutdinov's AIS code does with its ``anneal_lr`` switch (``ANNEALED``):
-T = ceil(epoch / 10) Gibbs steps over 250 epochs, at a rate of 0.05 / T, momentum 0.5 then 0.9,
-weight cost 2e-4, sampled visible states in the negative phase, and each image binarised afresh
-at every epoch from its grey levels. ``--train-on grey`` trains the other contenders on the grey
+program distributed with Salakhutdinov's AIS code does with its ``anneal_lr`` switch
+(:func:`dbn.recipes.fit_annealed_cd`): T = ceil(epoch / 10) Gibbs steps over 250 epochs, at a rate
+of 0.05 / T, momentum 0.5 then 0.9, weight cost 2e-4, sampled visible states in the negative
+phase, and each image binarised afresh at every epoch from its grey levels. ``--train-on grey`` trains the other contenders on the grey
 levels as probabilities instead of the fixed sampled images; ``--set NAME=VALUE`` and
 ``--final-lr`` change the shared settings and let the rate fall geometrically.
 
@@ -40,10 +40,9 @@ lower bound on the test log-probability of the two-layer DBN (``dbn.likelihood.d
 the model of the paper's DBN row. The top RBM starts as the first one's prior
 (:func:`dbn.prior.start_as_prior`; ``--dbn-start random`` for random weights), so that the DBN
 starts with exactly the first RBM's likelihood (the bound of the untrained start is printed too),
-and trains with contender ``--top``'s options (default PCD, its chains started at posterior
-samples) at rate ``--top-lr`` (default 0.001) for ``--top-epochs`` epochs on fresh samples of the
-first RBM's posterior every epoch. From that start, CD-1 (at 0.01 or 0.001), PCD at 0.01 and fast
-PCD at 0.01 all lowered the bound within 5 epochs; PCD at 0.001 raised it.
+and trains with the options of contender ``--top NAME:RATE`` at that rate (default ``PCD:0.001``,
+its chains started at posterior samples; several give one top RBM each, from the same start) for
+``--top-epochs`` epochs on fresh samples of the first RBM's posterior every epoch.
 
 Published numbers, Salakhutdinov & Murray (2008), "On the quantitative analysis of deep belief
 networks", ICML, Table 2 (test log-probabilities of MNIST RBMs with 500 hidden units):
@@ -73,6 +72,7 @@ from dbn.config import hinton_momentum
 from dbn.datasets import load
 from dbn.likelihood import AISResult, ais, dbn_log_likelihood_bound, log_partition_bounds
 from dbn.prior import start_as_prior, transposed
+from dbn.recipes import anneal_schedule, fit_annealed_cd
 
 EPOCHS = 20
 COMMON = {"batch_size": 100, "lr": 0.01, "momentum": 0.0, "weight_decay": 0.0}
@@ -88,11 +88,8 @@ CONTENDERS = {  # name -> (final number of Gibbs steps, options of RBM.fit)
     "defaults": (1, {"lr": 0.1, "momentum": hinton_momentum}),  # CDConfig()'s feature recipe
 }
 #: CD-T as the training program distributed with Salakhutdinov's AIS code runs it (``rbm.m`` with
-#: ``anneal_lr = 1``): T = ceil(epoch / 10) Gibbs steps, so 10 epochs per step and 10 T epochs in
-#: all, at a rate of 0.05 / T, momentum 0.5 then 0.9 after 5 epochs, weight cost 2e-4, sampled
-#: visible states in the negative phase, and every image binarised afresh at every presentation
-ANNEALED = {"CD-25-anneal": {"final_k": 25, "every": 10, "lr": 0.05,
-                             "fit": {"momentum": hinton_momentum, "weight_decay": 2e-4, "sample_visible": True}}}
+#: ``anneal_lr = 1``): :func:`dbn.recipes.fit_annealed_cd` with these options
+ANNEALED = {"CD-25-anneal": {"final_k": 25, "epochs_per_step": 10}}
 PUBLISHED = {"CD-1": -125.53, "CD-3": -105.50, "CD-25": -86.34, "CD-25-anneal": -86.34, "DBN": -86.22}
 AIS_CHAINS, AIS_BETAS = 100, 14500
 QUICK = {"rows": 10_000, "epochs": 3, "max_k": 5, "every": 1, "betas": 1000}
@@ -132,18 +129,12 @@ def train(name: str, X: torch.Tensor, epochs: int, max_k: int | None, seed: int,
 
 def train_annealed(name: str, X_grey: torch.Tensor, max_k: int | None, every: int | None,
                    seed: int) -> tuple[RBM, list[int]]:
-    """The contender ``name`` of :data:`ANNEALED`, one ``fit`` per epoch on the grey levels ``X_grey``
-    binarised afresh (the same schedule with ``max_k`` steps at most and ``every`` epochs per step)."""
+    """The contender ``name`` of :data:`ANNEALED` trained on the grey levels ``X_grey``, binarised
+    afresh every epoch (with at most ``max_k`` steps and ``every`` epochs per step, if given)."""
     spec = ANNEALED[name]
-    final_k, every = min(spec["final_k"], max_k or spec["final_k"]), every or spec["every"]
-    generator = torch.Generator().manual_seed(seed)
-    schedule = [epoch // every + 1 for epoch in range(final_k * every)]
-    rbm = RBM(784, 500)
-    for epoch, k in enumerate(schedule):
-        X = torch.bernoulli(X_grey, generator=generator)
-        rbm.fit(X, epochs=1, k=k, lr=spec["lr"] / k, batch_size=100, seed=seed + epoch, warm_start=epoch > 0,
-                progress=False, **spec["fit"])
-    return rbm, schedule
+    final_k, every = min(spec["final_k"], max_k or spec["final_k"]), every or spec["epochs_per_step"]
+    rbm = fit_annealed_cd(RBM(784, 500), X_grey, final_k=final_k, epochs_per_step=every, seed=seed)
+    return rbm, anneal_schedule(final_k, every)
 
 
 def scored(rbm: RBM, X_train: torch.Tensor, X_test: torch.Tensor, betas: int, seed: int) -> dict:
@@ -294,9 +285,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dbn", choices=[*CONTENDERS, *ANNEALED], default=None,
                         help="stack a 500-2000 RBM on this contender's RBM and bound the DBN's test log-probability")
-    parser.add_argument("--top", choices=list(CONTENDERS), default="PCD",
-                        help="how --dbn trains its 500-2000 RBM (a contender's options)")
-    parser.add_argument("--top-lr", type=float, default=0.001, help="the learning rate of --dbn's top RBM")
+    parser.add_argument("--top", nargs="+", default=["PCD:0.001"], metavar="NAME:RATE",
+                        help="how --dbn trains its 500-2000 RBM: a contender's options at a rate; several "
+                             "train one top RBM each from the same start")
     parser.add_argument("--top-epochs", type=int, default=None, help="epochs of --dbn's top RBM (default --epochs)")
     parser.add_argument("--dbn-start", choices=["prior", "random"], default="prior",
                         help="start the top RBM as the first RBM's prior (default) or from random weights")
@@ -312,6 +303,9 @@ def main() -> None:
                         help="train on the images binarised by sampling (default) or on their grey levels as "
                              "probabilities; tests are always on sampled images")
     args = parser.parse_args()
+    settings, tops = {**COMMON, **parse_settings(parser, args.set)}, parse_tops(parser, args.top)
+    if args.dbn is not None and args.dbn not in args.only:
+        parser.error(f"--dbn {args.dbn} needs {args.dbn} among the contenders (--only)")
     if args.threads:
         torch.set_num_threads(args.threads)
     quick = QUICK if args.quick else {}
@@ -322,11 +316,8 @@ def main() -> None:
     X_fit = X_train if args.train_on == "samples" else X_grey
     epochs = args.epochs or quick.get("epochs", EPOCHS)
     betas = quick.get("betas", AIS_BETAS)
-    settings = {**COMMON, **parse_settings(parser, args.set)}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(X_train)} training images "
           f"({args.train_on}), {epochs} epochs, fit settings {settings}, final rate {args.final_lr}")
-    if args.dbn is not None and args.dbn not in args.only:
-        parser.error(f"--dbn {args.dbn} needs {args.dbn} among the contenders (--only)")
     rows, models = {}, {}
     for name in args.only:
         started = time.perf_counter()
@@ -337,25 +328,41 @@ def main() -> None:
         print(f"{name}: test {score['test']:.2f} nats, {rows[name]['seconds']:.0f} s", flush=True)
     report(rows, betas)
     if args.dbn is not None:
-        report_dbn(args, models[args.dbn], X_train, X_test, epochs, betas)
+        report_dbn(args, tops, models[args.dbn], X_train, X_test, epochs, betas)
 
 
-def report_dbn(args: argparse.Namespace, first: RBM, X_train: torch.Tensor, X_test: torch.Tensor, epochs: int,
-               betas: int) -> None:
-    """Train the top RBM on ``first``, then print the DBN's bound, and that of its untrained start
-    (from the prior start: ``first``'s own test log-probability)."""
-    started = time.perf_counter()
+def parse_tops(parser: argparse.ArgumentParser, specs: list[str]) -> list[tuple[str, float]]:
+    """``NAME:RATE`` pairs of ``--top``."""
+    tops = []
+    for spec in specs:
+        name, _, rate = spec.partition(":")
+        try:
+            tops.append((name, float(rate)))
+        except ValueError:
+            parser.error(f"--top takes NAME:RATE, got {spec!r}")
+        if name not in CONTENDERS:
+            parser.error(f"--top names one of {list(CONTENDERS)}, got {name!r}")
+    return tops
+
+
+def report_dbn(args: argparse.Namespace, tops: list[tuple[str, float]], first: RBM, X_train: torch.Tensor,
+               X_test: torch.Tensor, epochs: int, betas: int) -> None:
+    """Train each top RBM of ``tops`` on ``first`` from the same start, and print the DBN's bound with
+    each, and with the untrained start (from the prior start: ``first``'s own test log-probability)."""
     epochs = epochs if args.top_epochs is None else args.top_epochs
-    options, generator = top_options(args.top, args.top_lr), torch.Generator().manual_seed(args.seed)
-    top = top_start(first, X_train, options, args.dbn_start, generator)
-    bound, error = dbn_bound(first, top, X_train, X_test, betas, args.seed)
-    print(f"\nDBN {args.dbn} RBM + 500-2000 RBM, {args.dbn_start} start, untrained: test lower bound {bound:.2f} "
-          f"± {error:.2f}")
-    train_top(top, first, X_train, epochs, options, args.dbn_start, generator, args.seed)
-    bound, error = dbn_bound(first, top, X_train, X_test, betas, args.seed)
-    print(f"DBN {args.dbn} RBM + 500-2000 {args.top} RBM ({args.dbn_start} start, rate {args.top_lr}, {epochs} epochs "
-          f"on posterior samples): test lower bound {bound:.2f} ± {error:.2f} nats, "
-          f"{time.perf_counter() - started:.0f} s (published: {PUBLISHED['DBN']:.2f})")
+    for index, (name, lr) in enumerate(tops):
+        started = time.perf_counter()
+        options, generator = top_options(name, lr), torch.Generator().manual_seed(args.seed)
+        top = top_start(first, X_train, options, args.dbn_start, generator)
+        if index == 0:
+            bound, error = dbn_bound(first, top, X_train, X_test, betas, args.seed)
+            print(f"\nDBN {args.dbn} RBM + 500-2000 RBM, {args.dbn_start} start, untrained: test lower bound "
+                  f"{bound:.2f} ± {error:.2f}")
+        train_top(top, first, X_train, epochs, options, args.dbn_start, generator, args.seed)
+        bound, error = dbn_bound(first, top, X_train, X_test, betas, args.seed)
+        print(f"DBN {args.dbn} RBM + 500-2000 {name} RBM ({args.dbn_start} start, rate {lr}, {epochs} epochs on "
+              f"posterior samples): test lower bound {bound:.2f} ± {error:.2f} nats, "
+              f"{time.perf_counter() - started:.0f} s (published: {PUBLISHED['DBN']:.2f})", flush=True)
 
 
 if __name__ == "__main__":
