@@ -32,7 +32,8 @@ program distributed with Salakhutdinov's AIS code does with its ``anneal_lr`` sw
 of 0.05 / T, momentum 0.5 then 0.9, weight cost 2e-4, sampled visible states in the negative
 phase, and each image binarised afresh at every epoch from its grey levels. ``--train-on grey``
 trains the other contenders on the grey levels as probabilities instead of the fixed sampled
-images (20 epochs, AIS over the visible layer: fast PCD -104.72, CD-25 -100.06, no better);
+images (tried on fast PCD and CD-25, 20 epochs, AIS over the visible layer: -104.72 and -100.06,
+no better);
 ``--set NAME=VALUE`` and ``--final-lr`` change the shared settings and let the rate fall
 geometrically.
 
