@@ -26,8 +26,9 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from dbn.batches import make_source
 from dbn.config import CDConfig, restore_config
-from dbn.distributed import broadcast_seed, get_rank, get_world_size, setup
+from dbn.distributed import broadcast_seed, setup
 from dbn.energy import EnergyModel
 from dbn.likelihood import dbn_log_likelihood_bound
 from dbn.loop import Callback
@@ -64,7 +65,6 @@ __all__ = [
     "layer_states",
     "pretrain_layer",
     "propagate_up",
-    "first_rows",
     "restore_layer_states",
     "start_as_prior_of_layer_below",
     "structure_from_config",
@@ -598,35 +598,22 @@ def interrupted(rbm: Any) -> bool:
     return getattr(rbm, "training_state_", None) is not None
 
 
-#: rows of a streamed layer input that give the prior start its data mean (and chains)
-PRIOR_START_ROWS = 4096
-
-
 def start_as_prior_of_layer_below(net: DeepBeliefNet, index: int, H: Tensor | Iterable[Any], seed: int) -> None:
     """Start RBM ``index`` as the prior of the one below (:func:`dbn.prior.start_as_prior`), with its
-    data's mean and, for persistent CD, chains sampled from rows of its data: all rows of an array,
-    the first :data:`PRIOR_START_ROWS` of a stream."""
+    data's mean and, for persistent CD, chains sampled from rows of its data (the statistics pass
+    of training, :meth:`dbn.batches.BatchSource.statistics`: in a distributed run the mean of all
+    ranks' rows, the chains from each rank's own)."""
     rbm, config = net.rbms[index], net.layer_configs[index]
     generator = torch.Generator(device=rbm.device).manual_seed((seed * 6364136223846793005 + 1) % 2**62)
-    rows = H if isinstance(H, Tensor) else first_rows(H, PRIOR_START_ROWS)
+    source = make_source(H, "H", batch_size=config.batch_size, device=rbm.device, dtype=rbm.weight.dtype,
+                         generator=generator, n_features=rbm.n_visible, unit_interval=True)
+    stats = source.statistics(n_features=rbm.n_visible, unit_interval=True, sample_size=config.monitor_size)
     chains = None
     if config.persistent:
-        world = get_world_size()  # each rank continues chains of its own
-        picked = torch.randint(rows.shape[0], ((config.n_chains or config.batch_size) * world,), generator=generator,
-                               device=rows.device)
-        chains = torch.bernoulli(rows[picked].clamp(0, 1), generator=generator)[get_rank() :: world]
-    start_as_prior(rbm, net.rbms[index - 1], data_mean=rows.mean(0), chains=chains, generator=generator)
-
-
-def first_rows(batches: Iterable[Tensor], n: int) -> Tensor:
-    """The first ``n`` rows (or all, if fewer) of an iterable of batches, as one tensor."""
-    taken, count = [], 0
-    for batch in batches:
-        taken.append(batch)
-        count += batch.shape[0]
-        if count >= n:
-            break
-    return torch.cat(taken)[:n]
+        picked = torch.randint(stats.sample.shape[0], (config.n_chains or config.batch_size,), generator=generator,
+                               device=stats.sample.device)
+        chains = torch.bernoulli(stats.sample[picked].clamp(0, 1), generator=generator)
+    start_as_prior(rbm, net.rbms[index - 1], data_mean=stats.mean, chains=chains, generator=generator)
 
 
 def pretrain_layer(

@@ -144,11 +144,9 @@ def scored(rbm: RBM, X_train: torch.Tensor, X_test: torch.Tensor, betas: int, se
     """Forward AIS over each layer (the higher estimate is used), the reverse-AIS interval, and the
     mean log-probabilities of test and training rows."""
     generator = torch.Generator().manual_seed(seed)
-    flipped = transposed(rbm, data_mean=rbm.transform(X_train).mean(0))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        over_v = ais(rbm, n_chains=AIS_CHAINS, n_betas=betas, generator=generator)
-        over_h = ais(flipped, n_chains=AIS_CHAINS, n_betas=betas, generator=generator)
+        over_v, over_h = anneals_over_both_layers(rbm, X_train, betas, generator)
         lower_z, upper_z = log_partition_bounds(rbm, X_test, n_chains=AIS_CHAINS, n_betas=betas, generator=generator,
                                                 check_convergence=False)
     best = max(over_v, over_h, key=lambda result: result.log_z)
@@ -194,15 +192,20 @@ def train_top(top: RBM, first: RBM, X_train: torch.Tensor, epochs: int, options:
     return top
 
 
+def anneals_over_both_layers(rbm: RBM, data: torch.Tensor, betas: int,
+                             generator: torch.Generator) -> tuple[AISResult, AISResult]:
+    """Forward AIS over ``rbm``'s visible layer, then over its hidden one (``data``: rows of its
+    training data, for the hidden units' base rate)."""
+    over_v = ais(rbm, n_chains=AIS_CHAINS, n_betas=betas, generator=generator)
+    flipped = transposed(rbm, data_mean=rbm.transform(data).mean(0))
+    return over_v, ais(flipped, n_chains=AIS_CHAINS, n_betas=betas, generator=generator)
+
+
 def best_log_partition(rbm: RBM, data: torch.Tensor, betas: int, generator: torch.Generator) -> AISResult:
-    """The higher of forward AIS over ``rbm``'s visible layer and over its hidden one (``data``: rows
-    of its training data, for the hidden units' base rate)."""
+    """The higher of the two anneals of :func:`anneals_over_both_layers` (their warnings silenced)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        over_v = ais(rbm, n_chains=AIS_CHAINS, n_betas=betas, generator=generator)
-        flipped = transposed(rbm, data_mean=rbm.transform(data).mean(0))
-        over_h = ais(flipped, n_chains=AIS_CHAINS, n_betas=betas, generator=generator)
-    return max(over_v, over_h, key=lambda result: result.log_z)
+        return max(anneals_over_both_layers(rbm, data, betas, generator), key=lambda result: result.log_z)
 
 
 def dbn_bound(first: RBM, top: RBM, X_train: torch.Tensor, X_test: torch.Tensor, betas: int,
